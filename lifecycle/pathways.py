@@ -1,0 +1,272 @@
+"""Pathways: per-speciality configuration, as versioned YAML files validated by pydantic.
+
+A pathway says which checks are required and blocking, the DBS level and workforce, the training
+modules with due offsets and refresher intervals, probation length and review points, and the
+supervision cadence. A journey pins the pathway id and version it started on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import date, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lifecycle.errors import InvalidInput, NotFound
+from lifecycle.states import CheckKind, DbsLevel, SupervisionKind, Workforce
+
+BUILTIN_DIR = Path(__file__).parent / "pathways"
+MODULE_LIBRARY = "_modules.yaml"
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingStage(StrEnum):
+    INDUCTION = "induction"  # must be complete to finish induction
+    BEFORE_PLACEMENT = "before_placement"  # must be complete before placement in a team
+    PROBATION = "probation"  # completed during probation (e.g. the Care Certificate)
+
+
+class Module(Strict):
+    id: Slug
+    title: str = Field(min_length=1, max_length=200)
+    stage: TrainingStage
+    due_days: int = Field(ge=0, le=730, description="days after the start date")
+    refresher_months: int | None = Field(default=None, ge=1, le=120)
+
+
+class CheckSpec(Strict):
+    required: bool = True
+    blocking: bool | None = None  # defaults to `required`
+
+    @property
+    def is_blocking(self) -> bool:
+        return self.required if self.blocking is None else self.blocking
+
+
+class ReferencesSpec(CheckSpec):
+    years_covered: int = Field(default=3, ge=1, le=10)
+    minimum: int = Field(default=2, ge=1, le=5)
+
+
+class DbsSpec(CheckSpec):
+    level: DbsLevel
+    workforce: Workforce
+    recheck_months: int | None = Field(default=36, ge=1, le=120)
+    update_service_days: int = Field(default=30, ge=1, le=30)
+
+    @model_validator(mode="after")
+    def _workforce_matches_barred_lists(self) -> DbsSpec:
+        child_list = self.level in (DbsLevel.ENHANCED_CHILDREN_BARRED, DbsLevel.ENHANCED_BOTH_BARRED)
+        adult_list = self.level in (DbsLevel.ENHANCED_ADULTS_BARRED, DbsLevel.ENHANCED_BOTH_BARRED)
+        if child_list and self.workforce not in (Workforce.CHILD, Workforce.ADULT_AND_CHILD):
+            raise ValueError("a children's barred list check needs the child workforce")
+        if adult_list and self.workforce not in (Workforce.ADULT, Workforce.ADULT_AND_CHILD):
+            raise ValueError("an adults' barred list check needs the adult workforce")
+        return self
+
+    @property
+    def adult_first_available(self) -> bool:
+        """DBS Adult First exists only for enhanced checks with the adults' barred list."""
+        return self.level in (DbsLevel.ENHANCED_ADULTS_BARRED, DbsLevel.ENHANCED_BOTH_BARRED)
+
+
+class Checks(Strict):
+    identity: CheckSpec = CheckSpec()
+    right_to_work: CheckSpec = CheckSpec()
+    registration: CheckSpec = CheckSpec(required=False)
+    references: ReferencesSpec = ReferencesSpec()
+    dbs: DbsSpec
+    work_health: CheckSpec = CheckSpec()
+
+    def spec(self, kind: CheckKind) -> CheckSpec:
+        return getattr(self, kind.value)  # type: ignore[no-any-return]
+
+
+class TrainingPlan(Strict):
+    include: tuple[Slug, ...] = ()
+    modules: tuple[Module, ...] = ()
+
+
+class ReviewPoint(Strict):
+    name: Literal["first", "second", "final"]
+    week: int = Field(ge=1, le=104)
+    optional: bool = False
+
+
+class Probation(Strict):
+    months: int = Field(ge=1, le=24)
+    reviews: tuple[ReviewPoint, ...]
+
+    @model_validator(mode="after")
+    def _final_review_inside_probation(self) -> Probation:
+        names = [r.name for r in self.reviews]
+        if names.count("final") != 1:
+            raise ValueError("probation needs exactly one final review")
+        if len(set(names)) != len(names):
+            raise ValueError("review names must be unique")
+        final = next(r for r in self.reviews if r.name == "final")
+        if final.week * 7 > self.months * 30:
+            raise ValueError("the final review must fall before the end of probation")
+        if any(r.week > final.week for r in self.reviews):
+            raise ValueError("no review may come after the final review")
+        return self
+
+    def end_date(self, placed_on: date) -> date:
+        return add_months(placed_on, self.months)
+
+
+class Cadence(Strict):
+    every_days: int = Field(ge=1, le=365)
+
+
+class Pathway(Strict):
+    id: Slug
+    version: int = Field(ge=1)
+    title: str = Field(min_length=1, max_length=200)
+    speciality: Slug
+    checks: Checks
+    training: TrainingPlan
+    probation: Probation
+    supervision: dict[SupervisionKind, Cadence]
+
+    # Filled by the loader from the module library: the pathway's full list of modules.
+    resolved_modules: tuple[Module, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.id, self.version)
+
+    def modules_for(self, stage: TrainingStage) -> tuple[Module, ...]:
+        return tuple(m for m in self.resolved_modules if m.stage is stage)
+
+    def module(self, module_id: str) -> Module:
+        for m in self.resolved_modules:
+            if m.id == module_id:
+                return m
+        raise NotFound(f"pathway {self.id} v{self.version} has no training module {module_id!r}")
+
+    def blocking_checks(self) -> tuple[CheckKind, ...]:
+        return tuple(k for k in CheckKind if self.checks.spec(k).is_blocking)
+
+
+class ModuleLibrary(Strict):
+    sets: dict[Slug, tuple[Module, ...]]
+
+
+def add_months(day: date, months: int) -> date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def review_due(placed_on: date, point: ReviewPoint) -> date:
+    return placed_on + timedelta(weeks=point.week)
+
+
+def describe_validation_error(source: str, error: ValidationError) -> str:
+    """One readable line for the first problem pydantic found (and how many more there are)."""
+    errors = error.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {where}: {first['msg']}{more}"
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput(f"{path.name}: cannot read pathway file: {problem}") from exc
+
+
+def load_pathway(path: Path, library: ModuleLibrary) -> Pathway:
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{path.name}: a pathway file must be a mapping")
+    try:
+        pathway = Pathway.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(path.name, exc)) from exc
+    modules: dict[str, Module] = {}
+    for set_name in pathway.training.include:
+        if set_name not in library.sets:
+            raise InvalidInput(f"{path.name}: training.include: unknown module set {set_name!r}")
+        modules.update((m.id, m) for m in library.sets[set_name])
+    modules.update((m.id, m) for m in pathway.training.modules)  # a pathway may override
+    return pathway.model_copy(update={"resolved_modules": tuple(modules.values())})
+
+
+def load_library(directory: Path) -> ModuleLibrary:
+    path = directory / MODULE_LIBRARY
+    if not path.exists():
+        return ModuleLibrary(sets={})
+    try:
+        return ModuleLibrary.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(path.name, exc)) from exc
+
+
+class PathwayRegistry:
+    """Every known pathway version, by id; the newest version is used for new applicants."""
+
+    def __init__(self, pathways: Iterable[Pathway]):
+        self._by_key: dict[tuple[str, int], Pathway] = {}
+        for p in pathways:
+            if p.key in self._by_key:
+                raise InvalidInput(f"pathway {p.id} version {p.version} is defined twice")
+            self._by_key[p.key] = p
+
+    @classmethod
+    def from_directories(cls, *directories: Path) -> PathwayRegistry:
+        library = load_library(BUILTIN_DIR)
+        found: list[Pathway] = []
+        for directory in directories:
+            if not directory.is_dir():
+                raise InvalidInput(f"pathway directory {directory} does not exist")
+            extra = load_library(directory) if directory != BUILTIN_DIR else ModuleLibrary(sets={})
+            merged = ModuleLibrary(sets={**library.sets, **extra.sets})
+            for path in sorted(directory.glob("*.yaml")):
+                if path.name != MODULE_LIBRARY:
+                    found.append(load_pathway(path, merged))
+        return cls(found)
+
+    def get(self, pathway_id: str, version: int | None = None) -> Pathway:
+        if version is None:
+            versions = [v for (pid, v) in self._by_key if pid == pathway_id]
+            if not versions:
+                raise NotFound(f"unknown pathway {pathway_id!r} (known: {', '.join(self.ids())})")
+            version = max(versions)
+        try:
+            return self._by_key[(pathway_id, version)]
+        except KeyError:
+            raise NotFound(f"unknown pathway {pathway_id!r} version {version}") from None
+
+    def ids(self) -> list[str]:
+        return sorted({pid for pid, _ in self._by_key})
+
+    def latest(self) -> list[Pathway]:
+        return [self.get(pid) for pid in self.ids()]
+
+    def all(self) -> list[Pathway]:
+        return [self._by_key[k] for k in sorted(self._by_key)]
+
+
+@functools.cache
+def builtin_registry() -> PathwayRegistry:
+    return PathwayRegistry.from_directories(BUILTIN_DIR)

@@ -1,0 +1,213 @@
+"""SQLAlchemy 2 typed models: the only place (with its siblings) where lifecycle speaks SQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from lifecycle.states import (
+    CheckKind,
+    CheckStatus,
+    ContactRole,
+    DbsLevel,
+    OrgKind,
+    Party,
+    ReviewOutcome,
+    State,
+    SupervisionKind,
+    Workforce,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _enum(cls: type, name: str) -> Enum:
+    # Stored as plain strings (no native ENUM type): adding a value needs no ALTER TYPE.
+    return Enum(cls, name=name, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind, "org_kind"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    contacts: Mapped[list[Contact]] = relationship(back_populates="organisation", cascade="all, delete-orphan")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("organisation_id", "role", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    role: Mapped[ContactRole] = mapped_column(_enum(ContactRole, "contact_role"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    organisation: Mapped[Organisation] = relationship(back_populates="contacts")
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    speciality: Mapped[str] = mapped_column(String(64))
+    # The readiness checklist: all four must be in place before a PSW is placed here.
+    supervisor_name: Mapped[str | None] = mapped_column(String(200))
+    supervisor_email: Mapped[str | None] = mapped_column(String(320))
+    team_briefed: Mapped[bool] = mapped_column(Boolean, default=False)
+    role_description_agreed: Mapped[bool] = mapped_column(Boolean, default=False)
+    peer_supervision_arranged: Mapped[bool] = mapped_column(Boolean, default=False)
+    host_organisation: Mapped[Organisation] = relationship()
+
+
+class Candidate(Base):
+    """Minimal personal data: a name to address the candidate by and an email to reach them."""
+
+    __tablename__ = "candidates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def ref(self) -> str:
+        return f"C-{self.id:06d}"
+
+
+class Journey(Base):
+    __tablename__ = "journeys"
+    __table_args__ = (
+        Index("ix_journeys_state_employer", "state", "employer_organisation_id"),
+        Index("ix_journeys_candidate", "candidate_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
+    pathway_id: Mapped[str] = mapped_column(String(64))
+    pathway_version: Mapped[int] = mapped_column(Integer)
+    employer_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    host_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    state: Mapped[State] = mapped_column(_enum(State, "journey_state"))
+    paused_from: Mapped[State | None] = mapped_column(_enum(State, "journey_state"))
+    state_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    applied_on: Mapped[date] = mapped_column(Date)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    placed_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    __mapper_args__ = {"version_id_col": version}
+
+    candidate: Mapped[Candidate] = relationship()
+    employer: Mapped[Organisation] = relationship()
+    host_team: Mapped[Team | None] = relationship()
+    checks: Mapped[list[Check]] = relationship(back_populates="journey", cascade="all, delete-orphan")
+    training: Mapped[list[TrainingRecord]] = relationship(back_populates="journey", cascade="all, delete-orphan")
+    supervision: Mapped[list[SupervisionSession]] = relationship(back_populates="journey", cascade="all, delete-orphan")
+    reviews: Mapped[list[ProbationReview]] = relationship(back_populates="journey", cascade="all, delete-orphan")
+
+    @property
+    def ref(self) -> str:
+        return f"J-{self.id:06d}"
+
+
+class Check(Base):
+    __tablename__ = "checks"
+    __table_args__ = (UniqueConstraint("journey_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    kind: Mapped[CheckKind] = mapped_column(_enum(CheckKind, "check_kind"))
+    status: Mapped[CheckStatus] = mapped_column(_enum(CheckStatus, "check_status"))
+    waiting_on: Mapped[Party | None] = mapped_column(_enum(Party, "party"))
+    requested_on: Mapped[date | None] = mapped_column(Date)
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    approver: Mapped[str | None] = mapped_column(String(200))
+    dbs_level: Mapped[DbsLevel | None] = mapped_column(_enum(DbsLevel, "dbs_level"))
+    dbs_workforce: Mapped[Workforce | None] = mapped_column(_enum(Workforce, "workforce"))
+    update_service: Mapped[bool | None] = mapped_column(Boolean)
+    journey: Mapped[Journey] = relationship(back_populates="checks")
+
+
+class TrainingRecord(Base):
+    __tablename__ = "training_records"
+    __table_args__ = (UniqueConstraint("journey_id", "module"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    module: Mapped[str] = mapped_column(String(64))
+    due_on: Mapped[date | None] = mapped_column(Date)
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    refresher_due_on: Mapped[date | None] = mapped_column(Date)
+    journey: Mapped[Journey] = relationship(back_populates="training")
+
+
+class SupervisionSession(Base):
+    __tablename__ = "supervision_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"), index=True)
+    kind: Mapped[SupervisionKind] = mapped_column(_enum(SupervisionKind, "supervision_kind"))
+    due_on: Mapped[date] = mapped_column(Date)
+    held_on: Mapped[date | None] = mapped_column(Date)
+    missed: Mapped[bool] = mapped_column(Boolean, default=False)
+    journey: Mapped[Journey] = relationship(back_populates="supervision")
+
+
+class ProbationReview(Base):
+    __tablename__ = "probation_reviews"
+    __table_args__ = (UniqueConstraint("journey_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    name: Mapped[str] = mapped_column(String(16))
+    due_on: Mapped[date] = mapped_column(Date)
+    held_on: Mapped[date | None] = mapped_column(Date)
+    outcome: Mapped[ReviewOutcome | None] = mapped_column(_enum(ReviewOutcome, "review_outcome"))
+    journey: Mapped[Journey] = relationship(back_populates="reviews")
+
+
+class Event(Base):
+    """Append-only log: every transition and every recorded fact, with who and when.
+
+    `detail` holds only non-sensitive facts (check kind and status, module id, dates);
+    free-text reasons are kept in `reason`, never copied into emails or logs.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_journey", "journey_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # registered | transition | check | training | ...
+    trigger: Mapped[str | None] = mapped_column(String(32))
+    from_state: Mapped[State | None] = mapped_column(_enum(State, "journey_state"))
+    to_state: Mapped[State | None] = mapped_column(_enum(State, "journey_state"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    journey: Mapped[Journey] = relationship()

@@ -1,0 +1,158 @@
+"""The unit of work: one transaction per service call, commits state and events together."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from lifecycle.domain import CheckView, JourneySnapshot, ReviewView, TeamReadiness, TrainingView
+from lifecycle.errors import ConflictError, NotFound
+from lifecycle.pathways import Pathway, PathwayRegistry
+from lifecycle.persistence.database import writer
+from lifecycle.persistence.models import Base, Candidate, Event, Journey, Organisation, Team
+from lifecycle.states import State
+
+_REF = re.compile(r"^\s*([JC])-?0*(\d{1,12})\s*$", re.IGNORECASE)
+
+
+def parse_ref(ref: str, prefix: str) -> int:
+    match = _REF.match(ref or "")
+    if not match or match.group(1).upper() != prefix:
+        what = "journey" if prefix == "J" else "candidate"
+        raise NotFound(f"unknown {what} {ref!r} (expected {prefix}-000123)")
+    return int(match.group(2))
+
+
+class UnitOfWork:
+    """`with uow:` opens a transaction; nested `with` blocks join the outer one.
+
+    Service functions call `commit()`; inside an outer block that only flushes, so a caller
+    (the demo, an import) can make many service calls one all-or-nothing transaction.
+    """
+
+    def __init__(self, engine: Engine, pathways: PathwayRegistry):
+        self.engine = engine
+        self.pathways = pathways
+        self._depth = 0
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("use the unit of work inside `with uow:`")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        if self._depth == 0:
+            self._session = Session(writer(self.engine), expire_on_commit=False, autoflush=True)
+        self._depth += 1
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            session, self._session = self.session, None
+            try:
+                session.rollback()  # a no-op after commit; undoes everything after an error
+            finally:
+                session.close()
+
+    def commit(self) -> None:
+        try:
+            if self._depth == 1:
+                self.session.commit()
+            else:
+                self.session.flush()
+        except StaleDataError:
+            raise ConflictError("the journey was changed by someone else meanwhile; reload it and try again") from None
+        except IntegrityError as exc:
+            raise ConflictError(f"conflicting data: {_integrity_reason(exc)}") from None
+
+    def add(self, obj: Base) -> None:
+        self.session.add(obj)
+
+    # Look-ups by the codes users type.
+
+    def journey(self, ref: str, *, for_update: bool = False) -> Journey:
+        stmt = select(Journey).where(Journey.id == parse_ref(ref, "J")).options(
+            selectinload(Journey.checks), selectinload(Journey.training), selectinload(Journey.reviews)
+        )
+        journey = self.session.scalars(stmt).one_or_none()
+        if journey is None:
+            raise NotFound(f"unknown journey {ref!r}")
+        return journey
+
+    def organisation(self, code: str) -> Organisation:
+        return self._by_code(Organisation, code, "organisation")
+
+    def team(self, code: str) -> Team:
+        return self._by_code(Team, code, "team")
+
+    def _by_code(self, model: type[Any], code: str, what: str) -> Any:
+        found = self.session.scalars(select(model).where(model.code == code)).one_or_none()
+        if found is None:
+            raise NotFound(f"unknown {what} {code!r}")
+        return found
+
+    def candidate_by_email(self, email: str) -> Candidate | None:
+        return self.session.scalars(select(Candidate).where(Candidate.email == email)).one_or_none()
+
+    def pathway_of(self, journey: Journey) -> Pathway:
+        return self.pathways.get(journey.pathway_id, journey.pathway_version)
+
+    def record_event(self, journey: Journey, *, actor: str, at: datetime, kind: str, **fields: Any) -> Event:
+        # Touching the journey bumps its version, so a recorded fact conflicts with a
+        # concurrent transition exactly as two transitions do.
+        journey.updated_at = at
+        event = Event(journey=journey, occurred_at=at, actor=actor, kind=kind, detail=fields.pop("detail", {}), **fields)
+        self.session.add(event)
+        return event
+
+
+def _integrity_reason(exc: IntegrityError) -> str:
+    text = str(exc.orig).splitlines()[0] if exc.orig else "constraint violated"
+    return text[:200]
+
+
+def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
+    team = journey.host_team
+    return JourneySnapshot(
+        ref=journey.ref,
+        state=State(journey.state),
+        pathway=pathway,
+        paused_from=journey.paused_from,
+        start_date=journey.start_date,
+        checks={
+            c.kind: CheckView(
+                kind=c.kind,
+                status=c.status,
+                waiting_on=c.waiting_on,
+                requested_on=c.requested_on,
+                completed_on=c.completed_on,
+                expires_on=c.expires_on,
+                approver=c.approver,
+            )
+            for c in journey.checks
+        },
+        training={t.module: TrainingView(t.module, t.due_on, t.completed_on, t.refresher_due_on) for t in journey.training},
+        reviews={r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome) for r in journey.reviews},
+        team=team_readiness(team) if team else None,
+    )
+
+
+def team_readiness(team: Team) -> TeamReadiness:
+    return TeamReadiness(
+        team_code=team.code,
+        speciality=team.speciality,
+        named_supervisor=team.supervisor_name,
+        team_briefed=team.team_briefed,
+        role_description_agreed=team.role_description_agreed,
+        peer_supervision_arranged=team.peer_supervision_arranged,
+    )

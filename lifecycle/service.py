@@ -1,0 +1,477 @@
+"""The service layer: every coordinator action, each one transaction (state + events together).
+
+Functions take a UnitOfWork, the acting user and plain values; they return plain values. The
+state machine decides; this layer loads, applies the decision's side effects and records events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from lifecycle.domain import (
+    TriggerContext,
+    initial_checks,
+    refresher_due,
+    review_plan,
+    training_plan,
+)
+from lifecycle.errors import ConflictError, InvalidInput, TransitionRefused
+from lifecycle.machine import machine_for, parse_trigger
+from lifecycle.pathways import Pathway
+from lifecycle.persistence.models import (
+    Candidate,
+    Check,
+    Contact,
+    Journey,
+    Organisation,
+    ProbationReview,
+    SupervisionSession,
+    Team,
+    TrainingRecord,
+)
+from lifecycle.persistence.uow import UnitOfWork, snapshot, team_readiness
+from lifecycle.states import (
+    CLOSED,
+    EMPLOYED,
+    CheckKind,
+    CheckStatus,
+    ContactRole,
+    DbsLevel,
+    OrgKind,
+    Party,
+    ReviewOutcome,
+    State,
+    SupervisionKind,
+    Trigger,
+    Workforce,
+)
+from lifecycle.validation import clean_code, clean_email, clean_text, parse_date
+
+LONDON = ZoneInfo("Europe/London")
+
+# Who a check waits on once it is requested, unless the coordinator says otherwise.
+DEFAULT_WAITING_ON = {
+    CheckKind.IDENTITY: Party.CANDIDATE,
+    CheckKind.RIGHT_TO_WORK: Party.CANDIDATE,
+    CheckKind.REGISTRATION: Party.CANDIDATE,
+    CheckKind.REFERENCES: Party.REFEREE,
+    CheckKind.DBS: Party.DBS,
+    CheckKind.WORK_HEALTH: Party.OCCUPATIONAL_HEALTH,
+}
+DONE_STATUSES = (CheckStatus.CLEARED, CheckStatus.FAILED, CheckStatus.WAIVED, CheckStatus.ADULT_FIRST_CLEAR)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: recorded on every event."""
+
+    name: str
+
+
+def _now(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.now(UTC)
+
+
+def london_date(at: datetime) -> date:
+    return at.astimezone(LONDON).date()
+
+
+# Organisations and teams
+
+
+def add_organisation(uow: UnitOfWork, code: str, name: str, kind: OrgKind | str, *, at: datetime | None = None) -> str:
+    code = clean_code(code, "organisation code")
+    org = Organisation(code=code, name=clean_text(name, "organisation name", max_length=200), kind=_enum(OrgKind, kind, "organisation kind"), created_at=_now(at))
+    with uow:
+        if uow.session.query(Organisation.id).filter_by(code=code).first():
+            raise ConflictError(f"organisation {code} already exists")
+        uow.add(org)
+        uow.commit()
+    return code
+
+
+def add_contact(uow: UnitOfWork, org_code: str, role: ContactRole | str, name: str, email: str) -> None:
+    role = _enum(ContactRole, role, "contact role")
+    contact = Contact(role=role, name=clean_text(name, "contact name", max_length=200), email=clean_email(email, "contact email"))
+    with uow:
+        org = uow.organisation(clean_code(org_code, "organisation code"))
+        if any(c.role is role and c.email == contact.email for c in org.contacts):
+            return  # already recorded: adding it again changes nothing
+        org.contacts.append(contact)
+        uow.commit()
+
+
+def add_team(
+    uow: UnitOfWork,
+    code: str,
+    name: str,
+    host_org: str,
+    speciality: str,
+    *,
+    supervisor_name: str | None = None,
+    supervisor_email: str | None = None,
+    team_briefed: bool = False,
+    role_description_agreed: bool = False,
+    peer_supervision_arranged: bool = False,
+) -> str:
+    code = clean_code(code, "team code")
+    team = Team(
+        code=code,
+        name=clean_text(name, "team name", max_length=200),
+        speciality=clean_text(speciality, "speciality", max_length=64),
+        supervisor_name=clean_text(supervisor_name, "supervisor name", max_length=200) if supervisor_name else None,
+        supervisor_email=clean_email(supervisor_email, "supervisor email") if supervisor_email else None,
+        team_briefed=team_briefed,
+        role_description_agreed=role_description_agreed,
+        peer_supervision_arranged=peer_supervision_arranged,
+    )
+    with uow:
+        if uow.session.query(Team.id).filter_by(code=code).first():
+            raise ConflictError(f"team {code} already exists")
+        specialities = {p.speciality for p in uow.pathways.all()}
+        if team.speciality not in specialities:
+            raise InvalidInput(f"unknown speciality {team.speciality!r} (known: {', '.join(sorted(specialities))})")
+        team.host_organisation = uow.organisation(clean_code(host_org, "organisation code"))
+        uow.add(team)
+        uow.commit()
+    return code
+
+
+def update_team_readiness(
+    uow: UnitOfWork,
+    code: str,
+    *,
+    supervisor_name: str | None = None,
+    supervisor_email: str | None = None,
+    team_briefed: bool | None = None,
+    role_description_agreed: bool | None = None,
+    peer_supervision_arranged: bool | None = None,
+) -> list[str]:
+    """Update a team's readiness checklist; returns what is still missing."""
+    with uow:
+        team = uow.team(clean_code(code, "team code"))
+        if supervisor_name is not None:
+            team.supervisor_name = clean_text(supervisor_name, "supervisor name", max_length=200, required=False) or None
+        if supervisor_email is not None:
+            team.supervisor_email = clean_email(supervisor_email, "supervisor email") if supervisor_email else None
+        for field, value in (
+            ("team_briefed", team_briefed),
+            ("role_description_agreed", role_description_agreed),
+            ("peer_supervision_arranged", peer_supervision_arranged),
+        ):
+            if value is not None:
+                setattr(team, field, value)
+        uow.commit()
+        return team_readiness(team).missing()
+
+
+# Applicants
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """A validated applicant: what registering someone needs, and nothing more."""
+
+    first_name: str
+    last_name: str
+    email: str
+    pathway: str
+    employer: str
+    applied_on: date | None = None
+
+    @classmethod
+    def clean(cls, first_name: str, last_name: str, email: str, pathway: str, employer: str, applied_on: str | date | None = None) -> Applicant:
+        return cls(
+            first_name=clean_text(first_name, "first name"),
+            last_name=clean_text(last_name, "last name"),
+            email=clean_email(email),
+            pathway=clean_text(pathway, "pathway", max_length=64).lower(),
+            employer=clean_code(employer, "employer"),
+            applied_on=parse_date(applied_on, "applied on") if applied_on else None,
+        )
+
+
+def register_applicant(uow: UnitOfWork, actor: Actor, applicant: Applicant, *, at: datetime | None = None) -> str:
+    """Register an application; returns the new journey's reference."""
+    at = _now(at)
+    applied_on = applicant.applied_on or london_date(at)
+    if applied_on > london_date(at):
+        raise InvalidInput(f"applied on {applied_on} is in the future")
+    with uow:
+        pathway = uow.pathways.get(applicant.pathway)
+        employer = uow.organisation(applicant.employer)
+        candidate = uow.candidate_by_email(applicant.email)
+        if candidate is None:
+            candidate = Candidate(first_name=applicant.first_name, last_name=applicant.last_name, email=applicant.email, created_at=at)
+            uow.add(candidate)
+        else:
+            open_journey = uow.session.query(Journey.id).filter(
+                Journey.candidate_id == candidate.id,
+                Journey.pathway_id == pathway.id,
+                Journey.state.not_in(CLOSED),
+            ).first()
+            if open_journey:
+                raise ConflictError(f"{applicant.email} already has an open {pathway.id} application (J-{open_journey[0]:06d})")
+        journey = Journey(
+            candidate=candidate,
+            pathway_id=pathway.id,
+            pathway_version=pathway.version,
+            employer=employer,
+            state=State.APPLIED,
+            state_since=at,
+            applied_on=applied_on,
+            updated_at=at,
+        )
+        uow.add(journey)
+        uow.record_event(journey, actor=actor.name, at=at, kind="registered", to_state=State.APPLIED, detail={"pathway": pathway.id, "version": pathway.version})
+        uow.commit()
+        return journey.ref
+
+
+# Transitions
+
+
+def apply_trigger(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    trigger: Trigger | str,
+    *,
+    reason: str | None = None,
+    start_date: date | None = None,
+    team: str | None = None,
+    expected_version: int | None = None,
+    at: datetime | None = None,
+) -> State:
+    """Fire a trigger; returns the new state or raises TransitionRefused with every reason."""
+    trigger = parse_trigger(trigger)
+    at = _now(at)
+    today = london_date(at)
+    reason = clean_text(reason, "reason", max_length=500, required=False) or None if reason else None
+    start_date = parse_date(start_date, "start date") if start_date else None
+    with uow:
+        journey = uow.journey(ref)
+        if expected_version is not None and journey.version != expected_version:
+            raise ConflictError(f"{journey.ref} is at version {journey.version}, not {expected_version}: someone changed it meanwhile")
+        pathway = uow.pathway_of(journey)
+        host = uow.team(clean_code(team, "team code")) if team else None
+        ctx = TriggerContext(today=today, reason=reason, start_date=start_date, team=team_readiness(host) if host else None)
+        source = State(journey.state)
+        dest = machine_for(pathway).decide(snapshot(journey, pathway), trigger, ctx)
+        _apply_effects(journey, pathway, trigger, source, ctx, host)
+        journey.state, journey.state_since = dest, at
+        detail: dict[str, object] = {}
+        if start_date:
+            detail["start_date"] = start_date.isoformat()
+        if host:
+            detail["team"] = host.code
+        uow.record_event(journey, actor=actor.name, at=at, kind="transition", trigger=trigger.value, from_state=source, to_state=dest, reason=reason, detail=detail)
+        uow.commit()
+        return dest
+
+
+def _apply_effects(journey: Journey, pathway: Pathway, trigger: Trigger, source: State, ctx: TriggerContext, host: Team | None) -> None:
+    """The records a transition creates or closes, from the pathway's plans."""
+    if trigger is Trigger.ACCEPT_OFFER:
+        existing = {c.kind for c in journey.checks}
+        for view in initial_checks(pathway):
+            if view.kind not in existing:
+                journey.checks.append(Check(kind=view.kind, status=view.status))
+    elif trigger is Trigger.CLEAR:
+        journey.start_date = ctx.start_date
+    elif trigger is Trigger.START:
+        journey.start_date = ctx.today
+        existing = {t.module for t in journey.training}
+        for view in training_plan(pathway, ctx.today):
+            if view.module not in existing:
+                journey.training.append(TrainingRecord(module=view.module, due_on=view.due_on))
+    elif trigger is Trigger.PLACE:
+        journey.host_team, journey.placed_on = host, ctx.today
+        for view in review_plan(pathway, ctx.today):
+            journey.reviews.append(ProbationReview(name=view.name, due_on=view.due_on))
+    elif trigger is Trigger.PAUSE:
+        journey.paused_from = source
+    elif source is State.PAUSED:  # resume, or withdraw / leave while paused
+        journey.paused_from = None
+
+
+def pause(uow: UnitOfWork, actor: Actor, ref: str, reason: str, *, at: datetime | None = None) -> State:
+    return apply_trigger(uow, actor, ref, Trigger.PAUSE, reason=reason, at=at)
+
+
+def resume(uow: UnitOfWork, actor: Actor, ref: str, *, at: datetime | None = None) -> State:
+    return apply_trigger(uow, actor, ref, Trigger.RESUME, at=at)
+
+
+def withdraw(uow: UnitOfWork, actor: Actor, ref: str, reason: str | None = None, *, at: datetime | None = None) -> State:
+    return apply_trigger(uow, actor, ref, Trigger.WITHDRAW, reason=reason, at=at)
+
+
+def leave(uow: UnitOfWork, actor: Actor, ref: str, reason: str, *, at: datetime | None = None) -> State:
+    return apply_trigger(uow, actor, ref, Trigger.LEAVE, reason=reason, at=at)
+
+
+def place_in_team(uow: UnitOfWork, actor: Actor, ref: str, team: str, *, at: datetime | None = None) -> State:
+    return apply_trigger(uow, actor, ref, Trigger.PLACE, team=team, at=at)
+
+
+# Recorded facts: checks, training, supervision, reviews
+
+
+def _open_journey(uow: UnitOfWork, ref: str, what: str, allowed: tuple[State, ...]) -> Journey:
+    journey = uow.journey(ref)
+    state = State(journey.paused_from or journey.state)
+    if state not in allowed:
+        raise TransitionRefused(journey.ref, f"record {what} for", [f"journey is {State(journey.state).label}"])
+    return journey
+
+
+CHECK_STATES = (State.OFFERED, State.CHECKS, State.CLEARED, *EMPLOYED)
+
+
+def record_check(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    kind: CheckKind | str,
+    status: CheckStatus | str,
+    *,
+    waiting_on: Party | str | None = None,
+    on: date | None = None,
+    expires_on: date | None = None,
+    approver: str | None = None,
+    dbs_level: DbsLevel | str | None = None,
+    dbs_workforce: Workforce | str | None = None,
+    update_service: bool | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record a check's progress or result. Only the outcome is kept, never disclosure details."""
+    kind = _enum(CheckKind, kind, "check kind")
+    status = _enum(CheckStatus, status, "check status")
+    waiting = _enum(Party, waiting_on, "party") if waiting_on else None
+    at = _now(at)
+    on = on or london_date(at)
+    if status is CheckStatus.WAIVED and kind is not CheckKind.REFERENCES:
+        raise InvalidInput(f"only references can be waived, not {kind.label}")
+    if status is CheckStatus.WAIVED and not approver:
+        raise InvalidInput("waiving references needs the named senior approver (--approver)")
+    if status is CheckStatus.ADULT_FIRST_CLEAR and kind is not CheckKind.DBS:
+        raise InvalidInput(f"DBS Adult First applies to the DBS check, not {kind.label}")
+    if (dbs_level or dbs_workforce or update_service is not None) and kind is not CheckKind.DBS:
+        raise InvalidInput("DBS level, workforce and Update Service apply to the DBS check only")
+    if waiting and status is not CheckStatus.WAITING:
+        raise InvalidInput("--waiting-on applies to a check that is waiting")
+    with uow:
+        journey = _open_journey(uow, ref, f"{kind.label} check", CHECK_STATES)
+        pathway = uow.pathway_of(journey)
+        if status is CheckStatus.ADULT_FIRST_CLEAR and not pathway.checks.dbs.adult_first_available:
+            raise InvalidInput(f"DBS Adult First does not apply to a {pathway.checks.dbs.level} check")
+        check = next((c for c in journey.checks if c.kind is kind), None)
+        if check is None:
+            check = Check(kind=kind, status=CheckStatus.NOT_STARTED)
+            journey.checks.append(check)
+        check.status = status
+        if status is CheckStatus.WAITING:
+            check.waiting_on = waiting or DEFAULT_WAITING_ON[kind]
+            check.requested_on = check.requested_on or on
+            check.completed_on = None
+        else:
+            check.waiting_on = None
+            check.completed_on = on if status in DONE_STATUSES else None
+        check.expires_on = expires_on if expires_on is not None else check.expires_on
+        check.approver = clean_text(approver, "approver", max_length=200) if approver else check.approver
+        if kind is CheckKind.DBS:
+            check.dbs_level = _enum(DbsLevel, dbs_level, "DBS level") if dbs_level else check.dbs_level or pathway.checks.dbs.level
+            check.dbs_workforce = _enum(Workforce, dbs_workforce, "workforce") if dbs_workforce else check.dbs_workforce or pathway.checks.dbs.workforce
+            check.update_service = update_service if update_service is not None else check.update_service
+        detail = {"check": kind.value, "status": status.value, "on": on.isoformat()}
+        if check.waiting_on:
+            detail["waiting_on"] = check.waiting_on.value
+        uow.record_event(journey, actor=actor.name, at=at, kind="check", detail=detail)
+        uow.commit()
+
+
+def record_training(uow: UnitOfWork, actor: Actor, ref: str, module: str, *, completed_on: date | None = None, at: datetime | None = None) -> date | None:
+    """Record a completed module; returns when its refresher is due (if it has one)."""
+    at = _now(at)
+    completed_on = completed_on or london_date(at)
+    with uow:
+        journey = _open_journey(uow, ref, "training", (State.CLEARED, *EMPLOYED))
+        pathway = uow.pathway_of(journey)
+        spec = pathway.module(module)
+        record = next((t for t in journey.training if t.module == spec.id), None)
+        if record is None:
+            record = TrainingRecord(module=spec.id, due_on=None)
+            journey.training.append(record)
+        record.completed_on = completed_on
+        record.refresher_due_on = refresher_due(pathway, spec.id, completed_on)
+        uow.record_event(journey, actor=actor.name, at=at, kind="training", detail={"module": spec.id, "completed_on": completed_on.isoformat()})
+        uow.commit()
+        return record.refresher_due_on
+
+
+def record_supervision(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    kind: SupervisionKind | str,
+    *,
+    due_on: date,
+    held_on: date | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record a supervision session that was held (held_on) or missed (no held_on)."""
+    kind = _enum(SupervisionKind, kind, "supervision kind")
+    at = _now(at)
+    with uow:
+        journey = _open_journey(uow, ref, "supervision", (State.PROBATION, State.EMBEDDED))
+        if held_on and journey.placed_on and held_on < journey.placed_on:
+            raise InvalidInput(f"supervision held on {held_on} is before the placement on {journey.placed_on}")
+        journey.supervision.append(SupervisionSession(kind=kind, due_on=due_on, held_on=held_on, missed=held_on is None))
+        detail = {"supervision": kind.value, "due_on": due_on.isoformat(), "held": held_on is not None}
+        uow.record_event(journey, actor=actor.name, at=at, kind="supervision", detail=detail)
+        uow.commit()
+
+
+EXTENSION = timedelta(weeks=8)
+
+
+def record_review(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    name: str,
+    outcome: ReviewOutcome | str,
+    *,
+    held_on: date | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record a probation review. `extend` on the final review moves it on by eight weeks."""
+    outcome = _enum(ReviewOutcome, outcome, "review outcome")
+    at = _now(at)
+    held_on = held_on or london_date(at)
+    with uow:
+        journey = _open_journey(uow, ref, "a probation review", (State.PROBATION,))
+        review = next((r for r in journey.reviews if r.name == name), None)
+        if review is None:
+            known = ", ".join(r.name for r in journey.reviews)
+            raise InvalidInput(f"unknown review {name!r} for {journey.ref} (known: {known})")
+        review.held_on, review.outcome = held_on, outcome
+        if name == "final" and outcome is ReviewOutcome.EXTEND:
+            review.due_on, review.held_on, review.outcome = held_on + EXTENSION, None, None
+        detail = {"review": name, "outcome": outcome.value, "held_on": held_on.isoformat()}
+        uow.record_event(journey, actor=actor.name, at=at, kind="review", detail=detail)
+        uow.commit()
+
+
+def _enum(cls, value, what):  # type: ignore[no-untyped-def]
+    """Parse a user-supplied enum value with a one-line error listing what is allowed."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(str(value).strip().lower())
+    except ValueError:
+        known = ", ".join(m.value for m in cls)
+        raise InvalidInput(f"unknown {what} {value!r} (known: {known})") from None

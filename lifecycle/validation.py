@@ -1,0 +1,55 @@
+"""Validation of what people type: names, emails, codes, dates. Rejected at the door, one line each."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+from email_validator import EmailNotValidError, validate_email
+
+from lifecycle.errors import InvalidInput
+
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 12, 31)
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+
+
+def clean_text(value: str, what: str, *, max_length: int = 100, required: bool = True) -> str:
+    """Printable text on one line: CR, LF and other control characters can never reach a header."""
+    text = unicodedata.normalize("NFC", value or "").strip()
+    if required and not text:
+        raise InvalidInput(f"{what} is empty")
+    if len(text) > max_length:
+        raise InvalidInput(f"{what} is longer than {max_length} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in text):
+        raise InvalidInput(f"{what} contains a line break or control character")
+    return text
+
+
+def clean_email(value: str, what: str = "email") -> str:
+    raw = clean_text(value, what, max_length=254)
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"{what} {raw!r} is not a valid address: {exc}") from None
+
+
+def clean_code(value: str, what: str) -> str:
+    code = (value or "").strip().upper()
+    if not _CODE.match(code):
+        raise InvalidInput(f"{what} {value!r} must be 1-32 letters, digits, '-' or '_'")
+    return code
+
+
+def parse_date(value: str | date, what: str = "date") -> date:
+    if isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat((value or "").strip())
+        except ValueError:
+            raise InvalidInput(f"{what} {value!r} is not a date (use YYYY-MM-DD)") from None
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidInput(f"{what} {day} is out of range ({EARLIEST} to {LATEST})")
+    return day
