@@ -70,8 +70,12 @@ class Actor:
     name: str
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _now(at: datetime | None) -> datetime:
-    return at if at is not None else datetime.now(UTC)
+    return at if at is not None else utc_now()
 
 
 def london_date(at: datetime) -> date:

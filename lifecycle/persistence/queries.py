@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from lifecycle.history import Step
 from lifecycle.persistence.models import Candidate, Event, Journey, Organisation, Team
-from lifecycle.states import State
+from lifecycle.states import CLOSED, State
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,22 @@ def state_steps(session: Session) -> dict[int, list[Step]]:
 
 def stored_states(session: Session) -> dict[int, State]:
     return {jid: State(state) for jid, state in session.execute(select(Journey.id, Journey.state))}
+
+
+def open_applications(session: Session, emails: Sequence[str]) -> dict[tuple[str, str], str]:
+    """(email, pathway) -> journey ref, for candidates with an open journey (batched look-up)."""
+    found: dict[tuple[str, str], str] = {}
+    emails = list(emails)
+    for start in range(0, len(emails), 500):
+        stmt = (
+            select(Candidate.email, Journey.pathway_id, Journey.id)
+            .join(Journey, Journey.candidate_id == Candidate.id)
+            .where(Candidate.email.in_(emails[start : start + 500]), Journey.state.not_in(CLOSED))
+        )
+        for email, pathway, journey_id in session.execute(stmt):
+            found[(email, pathway)] = f"J-{journey_id:06d}"
+    return found
+
+
+def organisation_codes(session: Session) -> set[str]:
+    return set(session.scalars(select(Organisation.code)))
