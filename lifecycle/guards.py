@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lifecycle.domain import JourneySnapshot, TriggerContext, outstanding_modules
-from lifecycle.pathways import TrainingStage
+from lifecycle.pathways import TrainingStage, adult_first_refusal
 from lifecycle.states import EMPLOYED, RECRUITING, CheckKind, CheckStatus, ReviewOutcome, State
 
 Guard = Callable[[JourneySnapshot, TriggerContext], list[str]]
@@ -34,7 +34,7 @@ def blocking_checks_satisfied(journey: JourneySnapshot, ctx: TriggerContext) -> 
             if kind is not CheckKind.DBS:
                 reasons.append(f"{label} cannot use DBS Adult First")
             elif not journey.pathway.checks.dbs.adult_first_available:
-                reasons.append(f"DBS Adult First does not apply to a {journey.pathway.checks.dbs.level} check")
+                reasons.append(adult_first_refusal(journey.pathway.checks.dbs.level))
         elif check.status is CheckStatus.WAITING:
             who = check.waiting_on.label if check.waiting_on else "someone"
             since = f" since {check.requested_on}" if check.requested_on else ""

@@ -80,6 +80,10 @@ class DbsSpec(CheckSpec):
         return self.level in (DbsLevel.ENHANCED_ADULTS_BARRED, DbsLevel.ENHANCED_BOTH_BARRED)
 
 
+def adult_first_refusal(level: DbsLevel) -> str:
+    return f"DBS Adult First needs an enhanced check with the adults' barred list (this pathway: {level})"
+
+
 class Checks(Strict):
     identity: CheckSpec = CheckSpec()
     right_to_work: CheckSpec = CheckSpec()

@@ -19,7 +19,7 @@ from lifecycle.domain import (
 )
 from lifecycle.errors import ConflictError, InvalidInput, TransitionRefused
 from lifecycle.machine import machine_for, parse_trigger
-from lifecycle.pathways import Pathway
+from lifecycle.pathways import Pathway, adult_first_refusal
 from lifecycle.persistence.models import (
     Candidate,
     Check,
@@ -371,7 +371,7 @@ def record_check(
         journey = _open_journey(uow, ref, f"{kind.label} check", CHECK_STATES)
         pathway = uow.pathway_of(journey)
         if status is CheckStatus.ADULT_FIRST_CLEAR and not pathway.checks.dbs.adult_first_available:
-            raise InvalidInput(f"DBS Adult First does not apply to a {pathway.checks.dbs.level} check")
+            raise InvalidInput(adult_first_refusal(pathway.checks.dbs.level))
         check = next((c for c in journey.checks if c.kind is kind), None)
         if check is None:
             check = Check(kind=kind, status=CheckStatus.NOT_STARTED)
