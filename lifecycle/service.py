@@ -90,7 +90,7 @@ def add_organisation(uow: UnitOfWork, code: str, name: str, kind: OrgKind | str,
     org = Organisation(code=code, name=clean_text(name, "organisation name", max_length=200), kind=_enum(OrgKind, kind, "organisation kind"), created_at=_now(at))
     with uow:
         if uow.session.query(Organisation.id).filter_by(code=code).first():
-            raise ConflictError(f"organisation {code} already exists")
+            raise InvalidInput(f"organisation {code} already exists")
         uow.add(org)
         uow.commit()
     return code
@@ -133,7 +133,7 @@ def add_team(
     )
     with uow:
         if uow.session.query(Team.id).filter_by(code=code).first():
-            raise ConflictError(f"team {code} already exists")
+            raise InvalidInput(f"team {code} already exists")
         specialities = {p.speciality for p in uow.pathways.all()}
         if team.speciality not in specialities:
             raise InvalidInput(f"unknown speciality {team.speciality!r} (known: {', '.join(sorted(specialities))})")
@@ -217,7 +217,7 @@ def register_applicant(uow: UnitOfWork, actor: Actor, applicant: Applicant, *, a
                 Journey.state.not_in(CLOSED),
             ).first()
             if open_journey:
-                raise ConflictError(f"{applicant.email} already has an open {pathway.id} application (J-{open_journey[0]:06d})")
+                raise InvalidInput(f"{applicant.email} already has an open {pathway.id} application (J-{open_journey[0]:06d})")
         journey = Journey(
             candidate=candidate,
             pathway_id=pathway.id,

@@ -274,6 +274,7 @@ class _Variant:
     probation_days: tuple[int, int] = (20, 150)
     reason: str | None = None
     induction_done: bool = False  # left in training with every module done (team not ready)
+    closed_while_paused: bool = False  # paused, then withdrew or left without resuming
 
 
 # The stages of the main line. Each moves the plan to its state; `last` means the journey stops
@@ -335,12 +336,10 @@ def _checks(p: _Plan, v: _Variant, last: bool) -> None:
     elif v.failed is CheckKind.RIGHT_TO_WORK:
         waiting(CheckKind.RIGHT_TO_WORK, identity, Party.EMPLOYER_HR)
         result(CheckKind.RIGHT_TO_WORK, CheckStatus.FAILED, identity + rng.randint(8, 15))
-    elif rng.random() < 0.2:
+    elif rng.random() < 0.2:  # time-limited permission: a follow-up check before it expires
         expiry = rng.randint(420, 800)
-        result(CheckKind.RIGHT_TO_WORK, CheckStatus.CLEARED, identity,
-               expires_on=None)  # placeholder replaced below (needs the absolute date)
-        p.steps[-1] = (identity, p.steps[-1][1], lambda r, e=expiry: r.check(
-            CheckKind.RIGHT_TO_WORK, CheckStatus.CLEARED, expires_on=r.on + timedelta(days=e)))
+        p.at(identity, lambda r: r.check(
+            CheckKind.RIGHT_TO_WORK, CheckStatus.CLEARED, expires_on=r.on + timedelta(days=expiry)))
     else:
         result(CheckKind.RIGHT_TO_WORK, CheckStatus.CLEARED, identity)
 
@@ -496,11 +495,15 @@ def _plan(rng: Random, pathway: Pathway, cohort: _Cohort, final: State, v: _Vari
             p.wait(10, 30)
             p.now(lambda r: resume(r.uow, r.actor, r.ref, at=r.at))
     employed_end: int | None = None
+    if v.closed_while_paused:
+        p.wait(1, 6)
+        p.now(lambda r: pause(r.uow, r.actor, r.ref, "candidate asked to pause; wellbeing plan agreed", at=r.at))
+        employed_end = p.day - 1
     if final is State.PAUSED:
         p.wait(1, 6)
         reason = v.reason or "candidate asked to pause for a few weeks; check-in booked"
         p.now(lambda r: pause(r.uow, r.actor, r.ref, reason, at=r.at))
-        employed_end = p.day - 1
+        employed_end = p.day - 1 if employed_end is None else employed_end
     elif final is State.WITHDRAWN:
         p.wait(1, 10)
         reason = v.reason
@@ -517,7 +520,7 @@ def _plan(rng: Random, pathway: Pathway, cohort: _Cohort, final: State, v: _Vari
         p.wait(5, 30)
         reason = v.reason or "resigned"
         p.now(lambda r: leave(r.uow, r.actor, r.ref, reason, at=r.at))
-        employed_end = p.day - 1
+        employed_end = p.day - 1 if employed_end is None else employed_end
     dwell = DWELL.get(final, CLOSED_DWELL)
     p.end = p.day + min(rng.randint(*dwell) + v.long_wait, max(0, MAX_AGE_DAYS - 2 - p.day))
     if p.end >= MAX_AGE_DAYS - 1:
@@ -604,7 +607,7 @@ def _programme() -> list[tuple[State, _Variant, _Cohort | None]]:
     add(S.WITHDRAWN, through=S.APPLIED, reason="accepted another job")
     add(S.WITHDRAWN, through=S.INTERVIEW_SCHEDULED, reason="the hours did not suit caring responsibilities")
     add(S.WITHDRAWN, through=S.OFFERED, reason="declined the offer: travel to the base was too far")
-    add(S.WITHDRAWN, cohort=PERINATAL, through=S.CHECKS, pending=((K.DBS, Party.DBS),), pause_in=S.CHECKS,
+    add(S.WITHDRAWN, cohort=PERINATAL, through=S.CHECKS, pending=((K.DBS, Party.DBS),), closed_while_paused=True,
         reason="decided not to take up the post after a pause")
     add(S.NOT_APPOINTED, 2, through=S.APPLIED, reason="did not meet the essential criteria on the person specification")
     add(S.NOT_APPOINTED, through=S.SHORTLISTED, reason="post filled from the first shortlist")
@@ -617,7 +620,8 @@ def _programme() -> list[tuple[State, _Variant, _Cohort | None]]:
         reason="post no longer funded after a service redesign")
     add(S.LEFT, cohort=MH_NMH, through=S.PROBATION, probation_days=(60, 110), reason="moved out of the area")
     add(S.LEFT, cohort=HIV, through=S.EMBEDDED, reason="appointed senior peer support worker elsewhere")
-    add(S.LEFT, cohort=SUBSTANCE, through=S.TRAINING, reason="decided the role was not right for them at this time")
+    add(S.LEFT, cohort=SUBSTANCE, through=S.TRAINING, closed_while_paused=True,
+        reason="decided the role was not right for them at this time")
     return rows
 
 

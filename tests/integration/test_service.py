@@ -165,7 +165,7 @@ def test_names_that_could_break_a_header_are_refused(bad: str) -> None:
 
 def test_second_open_application_to_the_same_pathway_is_refused(seeded: UnitOfWork) -> None:
     journey_in(seeded, State.APPLIED)
-    with pytest.raises(ConflictError, match="already has an open adult-community-mental-health application"):
+    with pytest.raises(InvalidInput, match="already has an open adult-community-mental-health application"):
         journey_in(seeded, State.APPLIED)
 
 
