@@ -21,6 +21,8 @@ class CheckView:
     completed_on: date | None = None
     expires_on: date | None = None
     approver: str | None = None
+    waiting_since: date | None = None  # when the current party got the ball
+    update_service: bool | None = None
 
 
 @dataclass(frozen=True)

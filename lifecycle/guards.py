@@ -22,9 +22,11 @@ def blocking_checks_satisfied(journey: JourneySnapshot, ctx: TriggerContext) -> 
         label = kind.label
         if check is None or check.status is CheckStatus.NOT_STARTED:
             reasons.append(f"{label} not recorded")
+        elif check.status is CheckStatus.NOT_REQUIRED and journey.pathway.checks.spec(kind).required:
+            reasons.append(f"{label} is required by the pathway")
         elif check.status in (CheckStatus.CLEARED, CheckStatus.NOT_REQUIRED):
             if check.expires_on and check.expires_on <= (ctx.start_date or ctx.today):
-                reasons.append(f"{label} expires on {check.expires_on} before the start date")
+                reasons.append(f"{label} expires on {check.expires_on}, not after the start date")
         elif check.status is CheckStatus.WAIVED:
             if kind is not CheckKind.REFERENCES:
                 reasons.append(f"{label} cannot be waived")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from lifecycle.clock import london_date, utc_now
 from lifecycle.domain import (
     TriggerContext,
     initial_checks,
@@ -49,7 +49,6 @@ from lifecycle.states import (
 )
 from lifecycle.validation import clean_code, clean_email, clean_text, parse_date
 
-LONDON = ZoneInfo("Europe/London")
 
 # Who a check waits on once it is requested, unless the coordinator says otherwise.
 DEFAULT_WAITING_ON = {
@@ -70,16 +69,13 @@ class Actor:
     name: str
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _now(at: datetime | None) -> datetime:
-    return at if at is not None else utc_now()
-
-
-def london_date(at: datetime) -> date:
-    return at.astimezone(LONDON).date()
+    """Instants are stored in UTC (SQLite keeps the wall-clock time and drops the offset)."""
+    if at is None:
+        return utc_now()
+    if at.tzinfo is None:
+        raise ValueError("times passed to the service layer must carry a time zone")
+    return at.astimezone(UTC)
 
 
 # Organisations and teams
@@ -287,10 +283,13 @@ def _apply_effects(journey: Journey, pathway: Pathway, trigger: Trigger, source:
         journey.start_date = ctx.start_date
     elif trigger is Trigger.START:
         journey.start_date = ctx.today
-        existing = {t.module for t in journey.training}
+        existing = {t.module: t for t in journey.training}
         for view in training_plan(pathway, ctx.today):
-            if view.module not in existing:
+            record = existing.get(view.module)
+            if record is None:
                 journey.training.append(TrainingRecord(module=view.module, due_on=view.due_on))
+            elif record.due_on is None:  # recorded before the start: it is due from the start too
+                record.due_on = view.due_on
     elif trigger is Trigger.PLACE:
         journey.host_team, journey.placed_on = host, ctx.today
         for view in review_plan(pathway, ctx.today):
@@ -370,20 +369,25 @@ def record_check(
     with uow:
         journey = _open_journey(uow, ref, f"{kind.label} check", CHECK_STATES)
         pathway = uow.pathway_of(journey)
+        if status is CheckStatus.NOT_REQUIRED and pathway.checks.spec(kind).required:
+            raise InvalidInput(f"{kind.label} is required by the {pathway.id} pathway: it cannot be marked not required")
         if status is CheckStatus.ADULT_FIRST_CLEAR and not pathway.checks.dbs.adult_first_available:
             raise InvalidInput(adult_first_refusal(pathway.checks.dbs.level))
         check = next((c for c in journey.checks if c.kind is kind), None)
         if check is None:
             check = Check(kind=kind, status=CheckStatus.NOT_STARTED)
             journey.checks.append(check)
-        check.status = status
         if status is CheckStatus.WAITING:
-            check.waiting_on = waiting or DEFAULT_WAITING_ON[kind]
+            party = waiting or DEFAULT_WAITING_ON[kind]
+            if check.status is not CheckStatus.WAITING or check.waiting_on is not party:
+                check.waiting_since = on  # the ball moved: this party's clock starts now
+            check.waiting_on = party
             check.requested_on = check.requested_on or on
             check.completed_on = None
         else:
-            check.waiting_on = None
+            check.waiting_on, check.waiting_since = None, None
             check.completed_on = on if status in DONE_STATUSES else None
+        check.status = status
         check.expires_on = expires_on if expires_on is not None else check.expires_on
         check.approver = clean_text(approver, "approver", max_length=200) if approver else check.approver
         if kind is CheckKind.DBS:
@@ -462,6 +466,8 @@ def record_review(
         if review is None:
             known = ", ".join(r.name for r in journey.reviews)
             raise InvalidInput(f"unknown review {name!r} for {journey.ref} (known: {known})")
+        if journey.placed_on and held_on < journey.placed_on:
+            raise InvalidInput(f"review held on {held_on} is before the placement on {journey.placed_on}")
         review.held_on, review.outcome = held_on, outcome
         if name == "final" and outcome is ReviewOutcome.EXTEND:
             review.due_on, review.held_on, review.outcome = held_on + EXTENSION, None, None

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import functools
+from datetime import date
 
 from sqlalchemy import Engine
 
 from lifecycle.pathways import BUILTIN_DIR, PathwayRegistry
-from lifecycle.persistence.database import make_engine, require_current_schema
+from lifecycle.persistence.database import make_engine
+from peerpath.migrate import require_current_schema
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor
 from peerpath.settings import Settings
+from rules.ruleset import RuleSet, load_rules, rule_paths
+from rules.sweep import SweepResult, sweep
 
 
 @functools.cache
@@ -27,6 +31,12 @@ def pathways(settings: Settings) -> PathwayRegistry:
     return PathwayRegistry.from_directories(*dirs)
 
 
+def ruleset(settings: Settings) -> RuleSet:
+    from notifications.render import template_names
+
+    return load_rules(rule_paths(settings.rules_dir), templates=template_names(), pathways=pathways(settings))
+
+
 def unit_of_work(settings: Settings, *, check_schema: bool = True) -> UnitOfWork:
     eng = engine(settings)
     if check_schema:
@@ -36,3 +46,19 @@ def unit_of_work(settings: Settings, *, check_schema: bool = True) -> UnitOfWork
 
 def actor(settings: Settings) -> Actor:
     return Actor(settings.actor)
+
+
+def run_sweep(settings: Settings, as_of: date, *, dry_run: bool = False, batch_size: int = 2000) -> SweepResult:
+    """The nightly sweep: rules evaluated as of a date, ledger, escalations and outbox rows written."""
+    from notifications.outbox import enqueue_planned
+
+    uow = unit_of_work(settings)
+    registry = uow.pathways
+    return sweep(
+        uow,
+        ruleset(settings),
+        as_of,
+        dry_run=dry_run,
+        batch_size=batch_size,
+        sink=lambda session, planned, now: enqueue_planned(session, planned, now, registry),
+    )

@@ -34,6 +34,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(team_app, name="team")
 app.add_typer(applicant_app, name="applicant")
+rules_app = typer.Typer(help="Reminder and escalation rules.", no_args_is_help=True)
+escalation_app = typer.Typer(help="Escalations.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(escalation_app, name="escalation")
 
 EXIT_USER_ERROR = 2
 EXIT_CONFLICT = 3
@@ -123,7 +127,7 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to the latest version."""
-    from lifecycle.persistence.database import upgrade
+    from peerpath.migrate import upgrade
     from peerpath import app as root
 
     settings = _ctx().settings
@@ -399,13 +403,19 @@ def show_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One journey: where it stands, its checks, training, reviews and its timeline."""
+    from lifecycle.clock import london_today
     from lifecycle.persistence.queries import events_of
     from lifecycle.persistence.uow import team_readiness
+    from rules.ball import ball_in_court, event_facts
+    from rules.calendar import WorkingCalendar
+    from rules.persistence import closures
 
     uow = _ctx().uow()
     with uow:
         j = uow.journey(journey)
         pathway = uow.pathway_of(j)
+        events = events_of(uow.session, j.id)
+        calendar = WorkingCalendar(closures(uow.session).get(j.employer.code, ()))
         data = {
             "journey": j.ref,
             "candidate": j.candidate.ref,
@@ -429,8 +439,11 @@ def show_cmd(
             "team_missing": team_readiness(j.host_team).missing() if j.host_team else [],
             "timeline": [
                 {"at": e.occurred_at, "actor": e.actor, "what": _describe_event(e), "reason": e.reason}
-                for e in events_of(uow.session, j.id)
+                for e in events
             ],
+            "ball_in_court_working_days": {
+                p.value: n for p, n in ball_in_court(event_facts(events), london_today(), calendar).items()
+            },
         }  # fmt: skip
     if as_json:
         return _print_json(data)
@@ -441,6 +454,9 @@ def show_cmd(
     if data["checks"]:
         _table("Checks", ["check", "status", "waiting on", "requested", "completed", "expires"],
                [[c["check"], c["status"], c["waiting_on"], c["requested_on"], c["completed_on"], c["expires_on"]] for c in data["checks"]])  # fmt: skip
+    if data["ball_in_court_working_days"]:
+        held = ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in data["ball_in_court_working_days"].items())
+        console.print(f"ball in court (working days, paused time excluded): {held}")
     if data["training"]["modules"]:
         console.print(f"training: {data['training']['completed']} of {data['training']['modules']} modules complete")
     if data["reviews"]:
@@ -605,14 +621,146 @@ def leave_cmd(journey: str, reason: Annotated[str, typer.Option()]) -> None:
     typer.echo(f"{journey.upper()}: {service.leave(ctx.uow(), ctx.actor, journey, reason).value}")
 
 
+@org_app.command("closure")
+def org_closure(
+    org: Annotated[str, typer.Argument(help="organisation code")],
+    days: Annotated[list[str], typer.Argument(help="closure dates, YYYY-MM-DD")],
+) -> None:
+    """Add closure days (besides weekends and bank holidays) to an organisation's working calendar."""
+    from rules.persistence import add_closures
+
+    added = add_closures(_ctx().uow(), org, [d for d in (_date(v, "closure date") for v in days) if d])
+    typer.echo(f"{org.upper()}: {added} closure day(s) added")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    as_of: Annotated[str | None, typer.Option(help="evaluate as of this date (default today, London)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="write nothing; list per person what would be sent")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Evaluate every open journey against the rules and record what is due (reminders, escalations)."""
+    from lifecycle.clock import london_today
+    from peerpath import app as root
+    from rules.sweep import planned_rows
+
+    ctx = _ctx()
+    day = _date(as_of, "as-of date") or london_today()
+    result = root.run_sweep(ctx.settings, day, dry_run=dry_run)
+    summary = {
+        "as_of": day, "dry_run": dry_run, "journeys": result.journeys, "actions": result.actions,
+        "reminders": result.reminders, "escalations_opened": result.escalations_opened,
+        "escalations_closed": result.escalations_closed, "unroutable": result.unroutable,
+        "by_rule_and_organisation": [
+            {"rule": rule, "organisation": org, "actions": n} for (rule, org), n in sorted(result.by_rule_org.items())
+        ],
+    }  # fmt: skip
+    if dry_run:
+        summary["planned"] = planned_rows(result.planned)
+    if as_json:
+        return _print_json(summary)
+    if dry_run:
+        rows = sorted(summary["planned"], key=lambda r: (str(r["to"]), str(r["journey"])))
+        _table(f"Would send on {day} (dry run: nothing written)", ["to", "journey", "rule", "action", "template", "day"],
+               [[r["to"], r["journey"], r["rule"], r["action"], r["template"], r["day"]] for r in rows])  # fmt: skip
+    _table(f"Sweep {day}: actions by rule and organisation", ["rule", "organisation", "actions"],
+           [[r["rule"], r["organisation"], r["actions"]] for r in summary["by_rule_and_organisation"]])  # fmt: skip
+    typer.echo(
+        f"{result.journeys} journeys; {result.actions} new actions ({result.reminders} reminders, "
+        f"{result.escalations_opened} escalations); {result.escalations_closed} escalations closed"
+        + (f"; {result.unroutable} with nobody to send to" if result.unroutable else "")
+        + ("; dry run: nothing written" if dry_run else "")
+    )
+
+
+@rules_app.command("check")
+def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to check (with the default rules)")]) -> None:
+    """Check rule files: unknown states, check kinds, roles, templates, negative days, duplicate names."""
+    from notifications.render import template_names
+    from peerpath import app as root
+    from rules.ruleset import DEFAULT_RULES, load_rules
+
+    ruleset = load_rules([DEFAULT_RULES, *files], templates=template_names(), pathways=root.pathways(_ctx().settings))
+    typer.echo(f"ok: {len(ruleset.rules)} rules, {len(ruleset.overrides)} overrides")
+
+
+@rules_app.command("show")
+def rules_show(
+    org: Annotated[str | None, typer.Option(help="organisation code")] = None,
+    pathway: Annotated[str | None, typer.Option(help="pathway id")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The rules in force for an organisation and pathway, after overrides."""
+    from peerpath import app as root
+
+    ruleset = root.ruleset(_ctx().settings)
+    org_code = org.upper() if org else None
+    rules = ruleset.for_journey(org_code or "", pathway or "")
+    applied = ruleset.applied_overrides(org_code, pathway)
+    rows = [
+        {
+            "rule": r.name, "enabled": r.enabled, "clock": r.clock.value, "before_days": r.before_days, "days": r.days.value,
+            "steps": [f"day {s.day}: {s.action.value} {s.to.value} ({s.template})" for s in r.steps],
+            "repeat": f"every {r.repeat.every} x{r.repeat.times}" if r.repeat else None, "reason": r.reason,
+            "overridden_by": [f"{o.organisation or '*'}/{o.pathway or '*'}" for o in applied if o.rule == r.name],
+        }
+        for r in rules
+    ]  # fmt: skip
+    if as_json:
+        return _print_json(rows)
+    _table(
+        f"Rules for {org_code or 'any organisation'} / {pathway or 'any pathway'}",
+        ["rule", "clock", "days", "ladder", "override"],
+        [
+            [r["rule"] + ("" if r["enabled"] else " (off)"),
+             r["clock"] + (f" -{r['before_days']}d" if r["before_days"] else ""), r["days"],
+             "; ".join(r["steps"]) + (f"; then {r['repeat']}" if r["repeat"] else ""), ", ".join(r["overridden_by"])]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+@app.command("escalations")
+def escalations_cmd(
+    open_only: Annotated[bool, typer.Option("--open", help="only escalations still open")] = False,
+    org: Annotated[str | None, typer.Option(help="organisation escalated to")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List escalations: who was escalated to, about which journey, and whether it is resolved."""
+    from rules.persistence import list_escalations
+
+    uow = _ctx().uow()
+    with uow:
+        rows = list_escalations(uow.session, open_only=open_only, org=org.upper() if org else None)
+    if as_json:
+        return _print_json(rows)
+    _table(f"Escalations ({len(rows)})", ["id", "journey", "rule", "about", "to", "organisation", "opened", "resolved"],
+           [[r["id"], r["journey"], r["rule"], r["subject"], r["role"], r["organisation"], r["opened_on"],
+             f"{r['resolved_on']} ({r['resolution']})" if r["resolved_on"] else "open"] for r in rows])  # fmt: skip
+
+
+@escalation_app.command("resolve")
+def escalation_resolve(
+    escalation_id: Annotated[int, typer.Argument(help="escalation id")],
+    note: Annotated[str, typer.Option(help="how it was resolved")],
+) -> None:
+    """Resolve an escalation by hand."""
+    from lifecycle.clock import london_today
+    from rules.sweep import resolve_escalation
+
+    ctx = _ctx()
+    resolve_escalation(ctx.uow(), escalation_id, ctx.settings.actor, note, london_today())
+    typer.echo(f"escalation {escalation_id} resolved")
+
+
 @app.command("demo")
 def demo_cmd() -> None:
     """Load the demo programme (organisations, teams, 60+ journeys); running it again changes nothing."""
-    from lifecycle.service import london_date, utc_now
+    from lifecycle.clock import london_today
     from peerpath.demo import load_demo
 
     ctx = _ctx()
-    result = load_demo(ctx.uow(), ctx.actor, today=london_date(utc_now()))
+    result = load_demo(ctx.uow(), ctx.actor, today=london_today())
     typer.echo(f"demo {'loaded' if result.loaded else 'already loaded; nothing changed'}: {result.journeys} journeys")
 
 

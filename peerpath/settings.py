@@ -28,4 +28,7 @@ class Settings(BaseSettings):
     pathways_dir: Path | None = Field(
         default=None, description="a folder of extra or local pathway YAML files (besides the built-in ones)"
     )
+    rules_dir: Path | None = Field(
+        default=None, description="a folder of extra rule files and overrides (besides rules/default.yaml)"
+    )
     actor: str = Field(default_factory=_default_actor, description="who is acting, recorded on every event")

@@ -18,7 +18,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from lifecycle.pathways import builtin_registry
-from lifecycle.persistence.database import make_engine, upgrade
+from lifecycle.persistence.database import make_engine
+from peerpath.migrate import upgrade
 from lifecycle.persistence.models import Base
 from lifecycle.persistence.uow import UnitOfWork
 

@@ -147,6 +147,7 @@ class Check(Base):
     status: Mapped[CheckStatus] = mapped_column(_enum(CheckStatus, "check_status"))
     waiting_on: Mapped[Party | None] = mapped_column(_enum(Party, "party"))
     requested_on: Mapped[date | None] = mapped_column(Date)
+    waiting_since: Mapped[date | None] = mapped_column(Date)  # when the current party got the ball
     completed_on: Mapped[date | None] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date)
     approver: Mapped[str | None] = mapped_column(String(200))

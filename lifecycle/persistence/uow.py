@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from lifecycle.domain import CheckView, JourneySnapshot, ReviewView, TeamReadiness, TrainingView
@@ -80,11 +81,9 @@ class UnitOfWork:
 
     # Look-ups by the codes users type.
 
-    def journey(self, ref: str, *, for_update: bool = False) -> Journey:
-        stmt = select(Journey).where(Journey.id == parse_ref(ref, "J")).options(
-            selectinload(Journey.checks), selectinload(Journey.training), selectinload(Journey.reviews)
-        )
-        journey = self.session.scalars(stmt).one_or_none()
+    def journey(self, ref: str) -> Journey:
+        # The identity map answers repeat look-ups in one transaction without a query.
+        journey = self.session.get(Journey, parse_ref(ref, "J"))
         if journey is None:
             raise NotFound(f"unknown journey {ref!r}")
         return journey
@@ -111,6 +110,7 @@ class UnitOfWork:
         # Touching the journey bumps its version, so a recorded fact conflicts with a
         # concurrent transition exactly as two transitions do.
         journey.updated_at = at
+        flag_modified(journey, "updated_at")  # an UPDATE (and a version bump) even if `at` is unchanged
         event = Event(journey=journey, occurred_at=at, actor=actor, kind=kind, detail=fields.pop("detail", {}), **fields)
         self.session.add(event)
         return event
@@ -138,6 +138,8 @@ def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
                 completed_on=c.completed_on,
                 expires_on=c.expires_on,
                 approver=c.approver,
+                waiting_since=c.waiting_since,
+                update_service=c.update_service,
             )
             for c in journey.checks
         },

@@ -29,7 +29,9 @@ def builtin_yaml(name: str = "adult-community-mental-health") -> dict[str, Any]:
 
 def write(directory: Path, filename: str, data: dict[str, Any] | str) -> Path:
     path = directory / filename
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8"
+    )
     return path
 
 
@@ -87,7 +89,10 @@ def test_builtin_dbs_levels() -> None:
     assert registry.get("type-1-diabetes").checks.dbs.level is DbsLevel.ENHANCED
     assert not registry.get("type-1-diabetes").checks.dbs.adult_first_available
     perinatal = registry.get("perinatal-mental-health").checks.dbs
-    assert (perinatal.level, perinatal.workforce) == (DbsLevel.ENHANCED_BOTH_BARRED, Workforce.ADULT_AND_CHILD)
+    assert (perinatal.level, perinatal.workforce) == (
+        DbsLevel.ENHANCED_BOTH_BARRED,
+        Workforce.ADULT_AND_CHILD,
+    )
 
 
 def test_included_module_sets_are_resolved_and_pathway_modules_added() -> None:
@@ -103,7 +108,9 @@ def test_included_module_sets_are_resolved_and_pathway_modules_added() -> None:
 
 
 def test_unknown_pathway_is_not_found() -> None:
-    with pytest.raises(NotFound, match=r"unknown pathway 'astrology' \(known: adult-community-mental-health, "):
+    with pytest.raises(
+        NotFound, match=r"unknown pathway 'astrology' \(known: adult-community-mental-health, "
+    ):
         builtin_registry().get("astrology")
     with pytest.raises(NotFound, match="unknown pathway 'hiv' version 99"):
         builtin_registry().get("hiv", 99)
@@ -166,7 +173,11 @@ def test_dbs_level_workforce_mismatch_rejected(tmp_path: Path, level: str, workf
 
 @pytest.mark.parametrize(
     ("level", "workforce"),
-    [("enhanced", "adult"), ("enhanced_children_barred", "child"), ("enhanced_both_barred", "adult_and_child")],
+    [
+        ("enhanced", "adult"),
+        ("enhanced_children_barred", "child"),
+        ("enhanced_both_barred", "adult_and_child"),
+    ],
 )
 def test_dbs_level_workforce_match_accepted(tmp_path: Path, level: str, workforce: str) -> None:
     data = custom()
@@ -178,7 +189,10 @@ def test_dbs_level_workforce_match_accepted(tmp_path: Path, level: str, workforc
 
 def test_final_review_after_probation_end_rejected(tmp_path: Path) -> None:
     data = custom()
-    data["probation"] = {"months": 3, "reviews": [{"name": "first", "week": 4}, {"name": "final", "week": 24}]}
+    data["probation"] = {
+        "months": 3,
+        "reviews": [{"name": "first", "week": 4}, {"name": "final", "week": 24}],
+    }
     write(tmp_path, "late.yaml", data)
     message = refused(tmp_path)
     assert message.startswith("late.yaml: probation: ")
@@ -194,7 +208,10 @@ def test_probation_without_a_final_review_rejected(tmp_path: Path) -> None:
 
 def test_review_after_the_final_rejected(tmp_path: Path) -> None:
     data = custom()
-    data["probation"] = {"months": 6, "reviews": [{"name": "final", "week": 12}, {"name": "second", "week": 20}]}
+    data["probation"] = {
+        "months": 6,
+        "reviews": [{"name": "final", "week": 12}, {"name": "second", "week": 20}],
+    }
     write(tmp_path, "after.yaml", data)
     assert "no review may come after the final review" in refused(tmp_path)
 
@@ -210,7 +227,13 @@ def test_module_set_from_the_extra_directory_library(tmp_path: Path) -> None:
     write(
         tmp_path,
         "_modules.yaml",
-        {"sets": {"local": [{"id": "local_welcome", "title": "Local welcome", "stage": "induction", "due_days": 3}]}},
+        {
+            "sets": {
+                "local": [
+                    {"id": "local_welcome", "title": "Local welcome", "stage": "induction", "due_days": 3}
+                ]
+            }
+        },
     )
     data = custom()
     data["training"]["include"] = ["core_skills", "local"]

@@ -2,6 +2,8 @@
 
 from alembic import context
 
+import notifications.models  # noqa: F401 - registers the outbox tables on the shared metadata
+import rules.persistence  # noqa: F401 - registers the rule ledger and escalation tables
 from lifecycle.persistence.models import Base
 
 config = context.config

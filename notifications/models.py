@@ -1,0 +1,41 @@
+"""The transactional outbox: one row per message, written in the same transaction as its cause."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lifecycle.persistence.models import Base
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)  # fixed at creation, kept across retries
+    journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))  # the sending organisation
+    template: Mapped[str] = mapped_column(String(64))
+    recipient_role: Mapped[str] = mapped_column(String(32))
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    context: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # minimal: no special-category data
+    status: Mapped[OutboxStatus] = mapped_column(
+        Enum(OutboxStatus, name="outbox_status", native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)

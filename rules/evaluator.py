@@ -1,0 +1,233 @@
+"""The evaluator: journeys as of a date -> the reminders and escalations that are due. Pure.
+
+Each due action has a deterministic key (journey, rule, subject, clock start, step, occurrence),
+so evaluating the same date twice, or catching up after missed nights, creates nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from lifecycle.domain import CheckView, ReviewView, TrainingView
+from lifecycle.pathways import Pathway, TrainingStage, add_months
+from lifecycle.states import CheckKind, CheckStatus, State, SupervisionKind
+from rules.calendar import WorkingCalendar
+from rules.model import Action, Clock, DayCount, Role, Rule
+
+SATISFIED = (CheckStatus.CLEARED, CheckStatus.NOT_REQUIRED, CheckStatus.WAIVED)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyFacts:
+    """What the rules need to know about one journey (no personal data beyond the ids)."""
+
+    id: int
+    pathway: Pathway
+    state: State
+    state_since: date
+    applied_on: date
+    employer: str
+    paused_from: State | None = None
+    start_date: date | None = None
+    placed_on: date | None = None
+    host_org: str | None = None
+    checks: tuple[CheckView, ...] = ()
+    training: tuple[TrainingView, ...] = ()
+    reviews: tuple[ReviewView, ...] = ()
+    last_supervision: Mapping[SupervisionKind, date] = field(default_factory=dict)
+    pauses: tuple[tuple[date, date | None], ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"J-{self.id:06d}"
+
+
+@dataclass(frozen=True, slots=True)
+class DueAction:
+    journey_id: int
+    rule: str
+    subject: str  # "journey", "check:dbs", "module:fire_safety", "review:final", "supervision:peer"
+    anchor: date  # the day the clock started
+    step: int  # index in the rule's ladder
+    occurrence: int  # 0 for the step itself, k for its k-th repeat
+    action: Action
+    role: Role
+    template: str
+    days: int  # days elapsed on the rule's clock when it fell due (for the message)
+    due_on: date | None = None  # the date the clock counts down to (expiry, review...), if any
+
+    @property
+    def key(self) -> str:
+        return f"{self.journey_id}|{self.rule}|{self.subject}|{self.anchor.isoformat()}|{self.step}|{self.occurrence}"
+
+    @property
+    def cause(self) -> tuple[int, str, str, date]:
+        """What the action is about: an open escalation closes when its cause no longer applies."""
+        return (self.journey_id, self.rule, self.subject, self.anchor)
+
+
+def _matches(rule: Rule, j: JourneyFacts, state: State) -> bool:
+    a = rule.applies_to
+    if a.states and state not in a.states:
+        return False
+    if a.pathways and j.pathway.id not in a.pathways:
+        return False
+    if a.specialities and j.pathway.speciality not in a.specialities:
+        return False
+    if a.organisations and j.employer not in a.organisations and j.host_org not in a.organisations:
+        return False
+    if a.open_checks and not _has_open_check(j):
+        return False
+    return True
+
+
+def _has_open_check(j: JourneyFacts) -> bool:
+    by_kind = {c.kind: c for c in j.checks}
+    for kind in CheckKind:
+        if not j.pathway.checks.spec(kind).required:
+            continue
+        check = by_kind.get(kind)
+        if check is None or check.status not in SATISFIED:
+            return True
+    return False
+
+
+def _check_matches(rule: Rule, c: CheckView) -> bool:
+    a = rule.applies_to
+    return (
+        (not a.checks or c.kind in a.checks)
+        and (not a.check_status or c.status in a.check_status)
+        and (not a.waiting_on or c.waiting_on in a.waiting_on)
+    )
+
+
+def subjects(rule: Rule, j: JourneyFacts) -> Iterator[tuple[str, date]]:
+    """(subject, clock start) pairs the rule is about for this journey."""
+    before = timedelta(days=rule.before_days)
+    clock = rule.clock
+    if clock is Clock.APPLIED:
+        yield "journey", j.applied_on
+    elif clock is Clock.ENTERED_STATE:
+        yield "journey", j.state_since
+    elif clock is Clock.CHECK_NOT_STARTED:
+        if j.state is State.CHECKS:
+            for c in j.checks:
+                if c.status is CheckStatus.NOT_STARTED and _check_matches(rule, c):
+                    yield f"check:{c.kind.value}", j.state_since
+    elif clock is Clock.CHECK_REQUESTED:
+        for c in j.checks:
+            since = c.waiting_since or c.requested_on
+            if c.status is CheckStatus.WAITING and since and _check_matches(rule, c):
+                yield f"check:{c.kind.value}:{c.waiting_on}", since
+    elif clock is Clock.CHECK_EXPIRES:
+        for c in j.checks:
+            if c.expires_on and c.status is CheckStatus.CLEARED and _check_matches(rule, c):
+                yield f"check:{c.kind.value}", c.expires_on - before
+    elif clock is Clock.START_DATE:
+        if j.start_date:
+            yield "journey", j.start_date - before
+    elif clock in (Clock.TRAINING_DUE, Clock.REFRESHER_DUE):
+        stages = rule.applies_to.training_stages
+        for t in j.training:
+            module = _module_stage(j.pathway, t.module)
+            if stages and module not in stages:
+                continue
+            if clock is Clock.TRAINING_DUE and t.completed_on is None and t.due_on:
+                yield f"module:{t.module}", t.due_on - before
+            elif clock is Clock.REFRESHER_DUE and t.refresher_due_on:
+                yield f"module:{t.module}", t.refresher_due_on - before
+    elif clock is Clock.REVIEW_DUE:
+        names = rule.applies_to.reviews
+        for r in j.reviews:
+            if r.held_on is None and (not names or r.name in names):
+                yield f"review:{r.name}", r.due_on - before
+    elif clock is Clock.PROBATION_END:
+        final = next((r for r in j.reviews if r.name == "final"), None)
+        if j.placed_on and (final is None or final.held_on is None):
+            yield "review:final", j.pathway.probation.end_date(j.placed_on) - before
+    elif clock is Clock.SUPERVISION_DUE:
+        if j.placed_on:
+            kinds = rule.applies_to.supervision
+            for kind, cadence in j.pathway.supervision.items():
+                if not kinds or kind in kinds:
+                    last = j.last_supervision.get(kind, j.placed_on)
+                    yield f"supervision:{kind.value}", last + timedelta(days=cadence.every_days)
+    elif clock in (Clock.DBS_ISSUED, Clock.DBS_RECHECK):
+        dbs = next((c for c in j.checks if c.kind is CheckKind.DBS), None)
+        if dbs and dbs.status is CheckStatus.CLEARED and dbs.completed_on:
+            if clock is Clock.DBS_ISSUED and dbs.update_service is not True:
+                yield "check:dbs", dbs.completed_on
+            months = j.pathway.checks.dbs.recheck_months
+            if clock is Clock.DBS_RECHECK and months:
+                yield "check:dbs", add_months(dbs.completed_on, months) - before
+
+
+def _module_stage(pathway: Pathway, module_id: str) -> TrainingStage | None:
+    for m in pathway.resolved_modules:
+        if m.id == module_id:
+            return m.stage
+    return None
+
+
+def ladder(rule: Rule, elapsed: int) -> list[tuple[int, int]]:
+    """(step, occurrence) pairs to act on at `elapsed` days: every due escalation, and only the
+    latest due reminder (after missed nights one reminder is enough; every escalation counts)."""
+    due = [i for i, s in enumerate(rule.steps) if s.day <= elapsed]
+    if not due:
+        return []
+    fired = [(i, 0) for i in due if rule.steps[i].action is Action.ESCALATE]
+    reminders = [i for i in due if rule.steps[i].action is Action.REMIND]
+    last = len(rule.steps) - 1
+    occurrence = 0
+    if rule.repeat and due[-1] == last:
+        occurrence = min((elapsed - rule.steps[last].day) // rule.repeat.every, rule.repeat.times)
+    if occurrence:
+        fired = [f for f in fired if f[0] != last] + [(last, occurrence)]
+    elif reminders:
+        fired.append((reminders[-1], 0))
+    return sorted(set(fired))
+
+
+OPEN_FOR_RULES = frozenset(
+    {
+        State.APPLIED, State.SHORTLISTED, State.INTERVIEW_SCHEDULED, State.INTERVIEWED, State.OFFERED,
+        State.CHECKS, State.CLEARED, State.INDUCTION, State.TRAINING, State.PROBATION, State.EMBEDDED,
+        State.PAUSED,
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyResult:
+    actions: list[DueAction]
+    causes: set[tuple[str, str, date]]  # (rule, subject, clock start) still applying to the journey
+
+
+def evaluate_journey(rules: Iterable[Rule], j: JourneyFacts, as_of: date, calendar: WorkingCalendar) -> JourneyResult:
+    """What is due for one journey on `as_of`, and which causes still apply (for closing escalations)."""
+    actions: list[DueAction] = []
+    causes: set[tuple[str, str, date]] = set()
+    if j.state not in OPEN_FOR_RULES:
+        return JourneyResult(actions, causes)
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        paused = j.state is State.PAUSED
+        state = j.paused_from if paused and j.paused_from else j.state
+        if not _matches(rule, j, state):
+            continue
+        working = rule.days is DayCount.WORKING
+        for subject, anchor in subjects(rule, j):
+            causes.add((rule.name, subject, anchor))
+            if as_of < anchor or (paused and rule.pausable):
+                continue  # not started yet, or the clock stands still while the journey is paused
+            elapsed = calendar.elapsed(anchor, as_of, j.pauses if rule.pausable else (), working=working)
+            due_on = anchor + timedelta(days=rule.before_days) if rule.before_days else None
+            for step, occurrence in ladder(rule, elapsed):
+                s = rule.steps[step]
+                actions.append(
+                    DueAction(j.id, rule.name, subject, anchor, step, occurrence, s.action, s.to, s.template, elapsed, due_on)
+                )
+    return JourneyResult(actions, causes)

@@ -1,0 +1,225 @@
+"""Rule ledger, escalations and organisation closure days; loading journey facts in batches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from lifecycle.clock import london_date
+from lifecycle.domain import CheckView, ReviewView, TrainingView
+from lifecycle.pathways import PathwayRegistry
+from lifecycle.persistence.models import (
+    Base,
+    Check,
+    Event,
+    Journey,
+    Organisation,
+    ProbationReview,
+    SupervisionSession,
+    Team,
+    TrainingRecord,
+)
+from lifecycle.states import CLOSED, State
+from rules.evaluator import JourneyFacts
+
+
+class RuleAction(Base):
+    """The ledger: one row per fired step. Its unique key makes every sweep idempotent."""
+
+    __tablename__ = "rule_actions"
+    __table_args__ = (Index("ix_rule_actions_journey", "journey_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    rule: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(100))
+    anchor: Mapped[date] = mapped_column(Date)
+    step: Mapped[int] = mapped_column(Integer)
+    occurrence: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Escalation(Base):
+    """An escalation stays open until someone resolves it or its cause clears."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_open", "resolved_on", "journey_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("rule_actions.id"), unique=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    rule: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(100))
+    anchor: Mapped[date] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(32))
+    opened_on: Mapped[date] = mapped_column(Date)
+    resolved_on: Mapped[date | None] = mapped_column(Date)
+    resolution: Mapped[str | None] = mapped_column(String(300))
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class OrganisationClosure(Base):
+    """A day an organisation is closed (on top of weekends and bank holidays)."""
+
+    __tablename__ = "organisation_closures"
+    __table_args__ = (UniqueConstraint("organisation_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    day: Mapped[date] = mapped_column(Date)
+
+
+OPEN_STATES = tuple(s for s in State if s not in CLOSED)
+
+
+def journey_id_batches(session: Session, batch_size: int, *, journey_ids: list[int] | None = None) -> Iterator[list[int]]:
+    """Ids of open journeys in batches (keyset pagination: no OFFSET scans)."""
+    if journey_ids is not None:
+        for start in range(0, len(journey_ids), batch_size):
+            yield journey_ids[start : start + batch_size]
+        return
+    last = 0
+    while True:
+        ids = list(
+            session.scalars(
+                select(Journey.id).where(Journey.id > last, Journey.state.in_(OPEN_STATES)).order_by(Journey.id).limit(batch_size)
+            )
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> list[JourneyFacts]:
+    """Facts for a batch of journeys: one query per table, never one per journey."""
+    if not ids:
+        return []
+    lo, hi = ids[0], ids[-1]
+    wanted = set(ids)
+    org_code = dict(session.execute(select(Organisation.id, Organisation.code)).all())
+    team_org = {tid: org_code[oid] for tid, oid in session.execute(select(Team.id, Team.host_organisation_id))}
+
+    def in_batch(column):  # type: ignore[no-untyped-def]
+        return column.between(lo, hi)
+
+    checks: dict[int, list[CheckView]] = defaultdict(list)
+    for row in session.execute(
+        select(Check.journey_id, Check.kind, Check.status, Check.waiting_on, Check.requested_on, Check.completed_on,
+               Check.expires_on, Check.waiting_since, Check.update_service).where(in_batch(Check.journey_id))
+    ):  # fmt: skip
+        checks[row[0]].append(
+            CheckView(kind=row[1], status=row[2], waiting_on=row[3], requested_on=row[4], completed_on=row[5],
+                      expires_on=row[6], waiting_since=row[7], update_service=row[8])
+        )  # fmt: skip
+    training: dict[int, list[TrainingView]] = defaultdict(list)
+    for jid, module, due_on, completed_on, refresher in session.execute(
+        select(TrainingRecord.journey_id, TrainingRecord.module, TrainingRecord.due_on, TrainingRecord.completed_on,
+               TrainingRecord.refresher_due_on).where(in_batch(TrainingRecord.journey_id))
+    ):  # fmt: skip
+        training[jid].append(TrainingView(module, due_on, completed_on, refresher))
+    reviews: dict[int, list[ReviewView]] = defaultdict(list)
+    for jid, name, due_on, held_on, outcome in session.execute(
+        select(ProbationReview.journey_id, ProbationReview.name, ProbationReview.due_on, ProbationReview.held_on,
+               ProbationReview.outcome).where(in_batch(ProbationReview.journey_id))
+    ):  # fmt: skip
+        reviews[jid].append(ReviewView(name, due_on, held_on, outcome))
+    supervision: dict[int, dict] = defaultdict(dict)
+    for jid, kind, last in session.execute(
+        select(SupervisionSession.journey_id, SupervisionSession.kind, func.max(SupervisionSession.held_on))
+        .where(in_batch(SupervisionSession.journey_id), SupervisionSession.held_on.is_not(None))
+        .group_by(SupervisionSession.journey_id, SupervisionSession.kind)
+    ):
+        supervision[jid][kind] = last
+    pauses = pause_intervals(session, lo, hi)
+
+    facts = []
+    for row in session.execute(
+        select(Journey.id, Journey.pathway_id, Journey.pathway_version, Journey.state, Journey.state_since,
+               Journey.applied_on, Journey.employer_organisation_id, Journey.paused_from, Journey.start_date,
+               Journey.placed_on, Journey.host_team_id).where(in_batch(Journey.id)).order_by(Journey.id)
+    ):  # fmt: skip
+        jid = row[0]
+        if jid not in wanted:
+            continue
+        facts.append(
+            JourneyFacts(
+                id=jid, pathway=pathways.get(row[1], row[2]), state=row[3], state_since=_day(row[4]), applied_on=row[5],
+                employer=org_code[row[6]], paused_from=row[7], start_date=row[8], placed_on=row[9],
+                host_org=team_org.get(row[10]) if row[10] else None, checks=tuple(checks.get(jid, ())),
+                training=tuple(training.get(jid, ())), reviews=tuple(reviews.get(jid, ())),
+                last_supervision=supervision.get(jid, {}), pauses=tuple(pauses.get(jid, ())),
+            )
+        )  # fmt: skip
+    return facts
+
+
+def pause_intervals(session: Session, lo: int, hi: int) -> dict[int, list[tuple[date, date | None]]]:
+    """[paused on, resumed on) intervals per journey, from the event log."""
+    intervals: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
+    open_since: dict[int, date] = {}
+    stmt = (
+        select(Event.journey_id, Event.occurred_at, Event.from_state, Event.to_state)
+        .where(Event.journey_id.between(lo, hi), (Event.to_state == State.PAUSED) | (Event.from_state == State.PAUSED))
+        .order_by(Event.journey_id, Event.id)
+    )
+    for jid, at, from_state, to_state in session.execute(stmt):
+        if to_state is State.PAUSED:
+            open_since[jid] = _day(at)
+        elif from_state is State.PAUSED and jid in open_since:
+            intervals[jid].append((open_since.pop(jid), _day(at)))
+    for jid, since in open_since.items():
+        intervals[jid].append((since, None))
+    return intervals
+
+
+def closures(session: Session) -> dict[str, list[date]]:
+    found: dict[str, list[date]] = defaultdict(list)
+    for code, day in session.execute(
+        select(Organisation.code, OrganisationClosure.day).join(Organisation, OrganisationClosure.organisation_id == Organisation.id)
+    ):
+        found[code].append(day)
+    return found
+
+
+_day = london_date  # event and state times are stored in UTC; clocks count London days
+
+
+def add_closures(uow, org_code: str, days: list[date]) -> int:  # type: ignore[no-untyped-def]
+    """Record closure days for an organisation; days already recorded are skipped."""
+    from lifecycle.validation import clean_code
+
+    with uow:
+        org = uow.organisation(clean_code(org_code, "organisation code"))
+        known = set(uow.session.scalars(select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id)))
+        new = sorted(set(days) - known)
+        uow.session.add_all(OrganisationClosure(organisation_id=org.id, day=d) for d in new)
+        uow.commit()
+        return len(new)
+
+
+def list_escalations(session: Session, *, open_only: bool = False, org: str | None = None) -> list[dict[str, object]]:
+    stmt = (
+        select(Escalation, Organisation.code)
+        .outerjoin(Organisation, Escalation.organisation_id == Organisation.id)
+        .order_by(Escalation.id)
+    )
+    if open_only:
+        stmt = stmt.where(Escalation.resolved_on.is_(None))
+    if org:
+        stmt = stmt.where(Organisation.code == org)
+    return [
+        {
+            "id": e.id, "journey": f"J-{e.journey_id:06d}", "rule": e.rule, "subject": e.subject, "role": e.role,
+            "organisation": code, "opened_on": e.opened_on, "resolved_on": e.resolved_on, "resolution": e.resolution,
+        }
+        for e, code in session.execute(stmt)
+    ]  # fmt: skip

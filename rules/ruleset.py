@@ -1,0 +1,157 @@
+"""Loading rule files (with file:line errors), checking them, and resolving overrides."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from lifecycle.errors import InvalidInput
+from lifecycle.pathways import PathwayRegistry
+from rules.model import Override, Rule, RuleFile
+
+DEFAULT_RULES = Path(__file__).parent / "default.yaml"
+
+
+class RulesError(InvalidInput):
+    """A rule file problem, as `file:line: reason`."""
+
+    def __init__(self, path: Path | str, line: int | None, reason: str):
+        self.path, self.line, self.reason = str(path), line, reason
+        where = f"{Path(path).name}:{line}" if line else Path(path).name
+        super().__init__(f"{where}: {reason}")
+
+
+def _node_at(node: yaml.Node | None, loc: Iterable[Any]) -> yaml.Node | None:
+    """The YAML node at a pydantic error location, for its line number."""
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), node)
+            if node is None:
+                return None
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    return node
+
+
+def _line(root: yaml.Node | None, loc: Iterable[Any]) -> int | None:
+    node = _node_at(root, loc)
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def parse_rule_file(path: Path) -> tuple[RuleFile, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except OSError as exc:
+        raise RulesError(path, None, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RulesError(path, None, "not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise RulesError(path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        return RuleFile(), root
+    if not isinstance(raw, dict):
+        raise RulesError(path, 1, "a rule file is a mapping with `rules:` and/or `overrides:`")
+    try:
+        return RuleFile.model_validate(raw), root
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise RulesError(path, _line(root, first["loc"]), f"{where}: {message}") from None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    overrides: tuple[Override, ...] = ()
+    sources: tuple[str, ...] = field(default=(), compare=False)
+
+    def for_journey(self, organisation: str, pathway: str) -> tuple[Rule, ...]:
+        return _resolve(self, organisation, pathway)
+
+    def applied_overrides(self, organisation: str | None, pathway: str | None) -> list[Override]:
+        return sorted(
+            (o for o in self.overrides if _override_applies(o, organisation, pathway)), key=lambda o: o.specificity
+        )
+
+
+def _override_applies(o: Override, organisation: str | None, pathway: str | None) -> bool:
+    return (o.organisation is None or o.organisation == organisation) and (o.pathway is None or o.pathway == pathway)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(ruleset: RuleSet, organisation: str, pathway: str) -> tuple[Rule, ...]:
+    """Overrides apply from least to most specific: pathway, then organisation, then both."""
+    overrides = ruleset.applied_overrides(organisation, pathway)
+    resolved = []
+    for rule in ruleset.rules:
+        for o in overrides:
+            if o.rule == rule.name:
+                changes = {k: v for k in ("steps", "repeat", "days", "before_days", "enabled") if (v := getattr(o, k)) is not None}
+                rule = rule.model_copy(update=changes)
+        resolved.append(rule)
+    return tuple(resolved)
+
+
+def load_rules(
+    paths: Iterable[Path],
+    *,
+    templates: Collection[str] | None = None,
+    pathways: PathwayRegistry | None = None,
+) -> RuleSet:
+    """Load and cross-check rule files; the first problem raises RulesError(file, line, reason)."""
+    rules: list[Rule] = []
+    overrides: list[Override] = []
+    seen: dict[str, Path] = {}
+    sources = []
+    parsed = []
+    for path in paths:
+        rule_file, root = parse_rule_file(path)
+        parsed.append((path, rule_file, root))
+        sources.append(str(path))
+        for index, rule in enumerate(rule_file.rules):
+            if rule.name in seen:
+                raise RulesError(path, _line(root, ("rules", index, "name")), f"duplicate rule name {rule.name!r} (first in {seen[rule.name].name})")
+            seen[rule.name] = path
+            _check_references(path, root, ("rules", index), rule.steps, rule.applies_to.pathways, templates, pathways)
+            rules.append(rule)
+    for path, rule_file, root in parsed:
+        for index, override in enumerate(rule_file.overrides):
+            loc = ("overrides", index)
+            if override.rule not in seen:
+                raise RulesError(path, _line(root, (*loc, "rule")), f"override of unknown rule {override.rule!r}")
+            _check_references(path, root, loc, override.steps or (), (override.pathway,) if override.pathway else (), templates, pathways)
+            overrides.append(override)
+    return RuleSet(tuple(rules), tuple(overrides), tuple(sources))
+
+
+def _check_references(path, root, loc, steps, pathway_ids, templates, pathways) -> None:  # type: ignore[no-untyped-def]
+    if templates is not None:
+        for i, step in enumerate(steps):
+            if step.template not in templates:
+                raise RulesError(path, _line(root, (*loc, "steps", i, "template")), f"unknown template {step.template!r}")
+    if pathways is not None:
+        known = set(pathways.ids())
+        for pid in pathway_ids:
+            if pid not in known:
+                raise RulesError(path, _line(root, loc), f"unknown pathway {pid!r}")
+
+
+def rule_paths(extra_dir: Path | None) -> list[Path]:
+    paths = [DEFAULT_RULES]
+    if extra_dir is not None:
+        if not extra_dir.is_dir():
+            raise InvalidInput(f"rules directory {extra_dir} does not exist")
+        paths += sorted(extra_dir.glob("*.yaml"))
+    return paths

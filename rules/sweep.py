@@ -1,0 +1,289 @@
+"""The sweep: evaluate every open journey as of a date, in batches, and record what is due.
+
+Each batch is one transaction: ledger rows, escalations, outbox rows (through the `sink`) and
+automatic closing of escalations whose cause cleared commit together. A crash loses at most
+the batch in flight, and a rerun for the same date creates nothing twice (the ledger's keys).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lifecycle.clock import utc_now
+from lifecycle.persistence.models import Candidate, Contact, Journey, Organisation, Team
+from lifecycle.persistence.uow import UnitOfWork
+from lifecycle.states import CLOSED, ContactRole
+from rules.calendar import WorkingCalendar
+from rules.evaluator import DueAction, JourneyFacts, evaluate_journey
+from rules.model import Action, Role
+from rules.persistence import Escalation, RuleAction, closures, journey_id_batches, load_facts
+from rules.ruleset import RuleSet
+
+KEY_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Recipient:
+    role: Role
+    name: str
+    email: str
+    organisation: str
+    organisation_id: int
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A due action with everything a message needs, and nothing more."""
+
+    action: DueAction
+    journey_ref: str
+    pathway: str
+    employer: str
+    employer_name: str
+    reason: str  # the rule's one-line reason
+    candidate_first_name: str
+    recipient: Recipient | None  # None: nobody holds that role (reported, never silently dropped)
+    contact: Recipient | None  # whom the recipient should contact: the employer's coordinator
+
+
+Sink = Callable[[Session, list[Planned], datetime], None]
+
+
+@dataclass
+class SweepResult:
+    as_of: date
+    dry_run: bool
+    journeys: int = 0
+    actions: int = 0
+    reminders: int = 0
+    escalations_opened: int = 0
+    escalations_closed: int = 0
+    unroutable: int = 0
+    by_rule_org: Counter[tuple[str, str]] = field(default_factory=Counter)
+    planned: list[Planned] = field(default_factory=list)  # dry run only
+
+
+class Directory:
+    """Contacts by organisation and role, team supervisors and host organisations (small, loaded once)."""
+
+    def __init__(self, session: Session):
+        self.org_ids: dict[str, int] = {}
+        self.org_names: dict[str, str] = {}
+        for oid, code, name in session.execute(select(Organisation.id, Organisation.code, Organisation.name)):
+            self.org_ids[code], self.org_names[code] = oid, name
+        self.contacts: dict[tuple[str, ContactRole], tuple[str, str]] = {}
+        for code, role, name, email in session.execute(
+            select(Organisation.code, Contact.role, Contact.name, Contact.email)
+            .join(Contact, Contact.organisation_id == Organisation.id)
+            .order_by(Contact.id)
+        ):
+            self.contacts.setdefault((code, role), (name, email))
+        self.supervisors = {
+            tid: (name, email, host)
+            for tid, name, email, host in session.execute(
+                select(Team.id, Team.supervisor_name, Team.supervisor_email, Organisation.code).join(
+                    Organisation, Team.host_organisation_id == Organisation.id
+                )
+            )
+        }
+
+    def _contact(self, org: str | None, role: ContactRole, as_role: Role) -> Recipient | None:
+        found = self.contacts.get((org, role)) if org else None
+        return Recipient(as_role, found[0], found[1], org, self.org_ids[org]) if found and org else None
+
+    def resolve(self, role: Role, j: JourneyFacts, team_id: int | None, candidate: tuple[str, str]) -> Recipient | None:
+        """The person who holds `role` for this journey; the employer's coordinator if nobody does."""
+        found: Recipient | None = None
+        if role is Role.CANDIDATE:
+            found = Recipient(role, candidate[0], candidate[1], j.employer, self.org_ids[j.employer])
+        elif role is Role.COORDINATOR:
+            found = self._contact(j.employer, ContactRole.COORDINATOR, role)
+        elif role is Role.EMPLOYER_HR:
+            found = self._contact(j.employer, ContactRole.HR, role)
+        elif role is Role.HOST_SUPERVISOR and team_id in self.supervisors:
+            name, email, host = self.supervisors[team_id]
+            found = Recipient(role, name, email, host, self.org_ids[host]) if name and email else None
+        elif role is Role.CLINICAL_LEAD:
+            found = self._contact(j.host_org, ContactRole.CLINICAL_LEAD, role) or self._contact(
+                j.employer, ContactRole.CLINICAL_LEAD, role
+            )
+        elif role is Role.PROGRAMME_LEAD:
+            found = self._contact(j.employer, ContactRole.PROGRAMME_LEAD, role)
+        if found is None and role is not Role.COORDINATOR:
+            found = self._contact(j.employer, ContactRole.COORDINATOR, role)
+        return found
+
+
+def sweep(
+    uow: UnitOfWork,
+    ruleset: RuleSet,
+    as_of: date,
+    *,
+    calendar: WorkingCalendar | None = None,
+    dry_run: bool = False,
+    batch_size: int = 2000,
+    sink: Sink | None = None,
+    journey_ids: list[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SweepResult:
+    """Evaluate every open journey as of `as_of`; write (or, in a dry run, list) what is new."""
+    base = calendar or WorkingCalendar()
+    result = SweepResult(as_of=as_of, dry_run=dry_run)
+    with uow:
+        directory = Directory(uow.session)
+        calendars = {org: base.with_closures(days) for org, days in closures(uow.session).items()}
+        batches = list(journey_id_batches(uow.session, batch_size, journey_ids=journey_ids))
+    for ids in batches:
+        with uow:
+            _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run)
+            if not dry_run:
+                uow.commit()
+        if progress:
+            progress(len(ids))
+    if not dry_run:
+        with uow:
+            result.escalations_closed += _close_for_closed_journeys(uow.session, as_of)
+            uow.commit()
+    return result
+
+
+def _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run) -> None:  # type: ignore[no-untyped-def]
+    session: Session = uow.session
+    facts = load_facts(session, ids, uow.pathways)
+    result.journeys += len(facts)
+    due: list[DueAction] = []
+    causes: dict[int, set] = {}
+    for j in facts:
+        evaluated = evaluate_journey(ruleset.for_journey(j.employer, j.pathway.id), j, as_of, calendars.get(j.employer, base))
+        due.extend(evaluated.actions)
+        causes[j.id] = evaluated.causes
+    existing = _existing_keys(session, [a.key for a in due])
+    new = [a for a in due if a.key not in existing]
+    by_id = {j.id: j for j in facts}
+    people = _people(session, ids)
+    reasons = {r.name: r.reason for r in ruleset.rules}
+    planned = [_plan(a, by_id[a.journey_id], people[a.journey_id], directory, reasons[a.rule]) for a in new]
+    for p in planned:
+        result.actions += 1
+        result.by_rule_org[(p.action.rule, p.employer)] += 1
+        if p.action.action is Action.ESCALATE:
+            result.escalations_opened += 1
+        else:
+            result.reminders += 1
+        if p.recipient is None:
+            result.unroutable += 1
+    if dry_run:
+        result.planned.extend(planned)
+        return
+    now = utc_now()
+    rows = [
+        RuleAction(key=a.key, journey_id=a.journey_id, rule=a.rule, subject=a.subject, anchor=a.anchor, step=a.step,
+                   occurrence=a.occurrence, action=a.action.value, role=a.role.value, template=a.template, as_of=as_of,
+                   created_at=now)
+        for a in new
+    ]  # fmt: skip
+    session.add_all(rows)
+    session.flush()
+    for row, p in zip(rows, planned, strict=True):
+        if p.action.action is Action.ESCALATE:
+            session.add(
+                Escalation(action_id=row.id, journey_id=row.journey_id, rule=row.rule, subject=row.subject,
+                           anchor=row.anchor, role=row.role, opened_on=as_of,
+                           organisation_id=p.recipient.organisation_id if p.recipient else None)
+            )  # fmt: skip
+    if sink and planned:
+        sink(session, planned, now)
+    result.escalations_closed += _close_cleared(session, ids, causes, as_of)
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), KEY_CHUNK):
+        found.update(session.scalars(select(RuleAction.key).where(RuleAction.key.in_(keys[start : start + KEY_CHUNK]))))
+    return found
+
+
+def _people(session: Session, ids: list[int]) -> dict[int, tuple[tuple[str, str], int | None]]:
+    """Per journey: the candidate's (first name, email) and the host team id."""
+    stmt = (
+        select(Journey.id, Candidate.first_name, Candidate.email, Journey.host_team_id)
+        .join(Candidate, Journey.candidate_id == Candidate.id)
+        .where(Journey.id.between(ids[0], ids[-1]))
+    )
+    return {jid: ((first, email), team) for jid, first, email, team in session.execute(stmt)}
+
+
+def _plan(
+    action: DueAction, j: JourneyFacts, person: tuple[tuple[str, str], int | None], directory: Directory, reason: str
+) -> Planned:
+    candidate, team_id = person
+    return Planned(
+        action=action,
+        journey_ref=j.ref,
+        pathway=j.pathway.id,
+        employer=j.employer,
+        employer_name=directory.org_names[j.employer],
+        reason=reason,
+        candidate_first_name=candidate[0],
+        recipient=directory.resolve(action.role, j, team_id, candidate),
+        contact=directory.resolve(Role.COORDINATOR, j, team_id, candidate),
+    )
+
+
+def _close_cleared(session: Session, ids: list[int], causes: dict[int, set], as_of: date) -> int:
+    """Open escalations of these journeys whose cause no longer applies are closed."""
+    closed = 0
+    stmt = select(Escalation).where(Escalation.journey_id.in_(ids), Escalation.resolved_on.is_(None))
+    for esc in session.scalars(stmt):
+        if (esc.rule, esc.subject, esc.anchor) not in causes.get(esc.journey_id, set()):
+            esc.resolved_on, esc.resolution, esc.resolved_by = as_of, "cause cleared", "sweep"
+            closed += 1
+    return closed
+
+
+def _close_for_closed_journeys(session: Session, as_of: date) -> int:
+    closed_journeys = select(Journey.id).where(Journey.state.in_(CLOSED))
+    result = session.execute(
+        update(Escalation)
+        .where(Escalation.resolved_on.is_(None), Escalation.journey_id.in_(closed_journeys))
+        .values(resolved_on=as_of, resolution="journey closed", resolved_by="sweep")
+    )
+    return int(result.rowcount or 0)
+
+
+def resolve_escalation(uow: UnitOfWork, escalation_id: int, actor: str, note: str, on: date) -> None:
+    from lifecycle.errors import InvalidInput, NotFound
+    from lifecycle.validation import clean_text
+
+    with uow:
+        esc = uow.session.get(Escalation, escalation_id)
+        if esc is None:
+            raise NotFound(f"unknown escalation {escalation_id}")
+        if esc.resolved_on is not None:
+            raise InvalidInput(f"escalation {escalation_id} was already resolved on {esc.resolved_on}")
+        esc.resolved_on, esc.resolved_by = on, actor
+        esc.resolution = clean_text(note, "resolution", max_length=300)
+        uow.commit()
+
+
+def planned_rows(planned: Iterable[Planned]) -> list[dict[str, object]]:
+    """Dry-run preview rows: per person, what would be sent or escalated."""
+    return [
+        {
+            "to": f"{p.recipient.name} ({p.recipient.role}, {p.recipient.organisation})" if p.recipient else f"nobody holds {p.action.role}",
+            "email": p.recipient.email if p.recipient else None,
+            "journey": p.journey_ref,
+            "rule": p.action.rule,
+            "action": p.action.action.value,
+            "template": p.action.template,
+            "subject": p.action.subject,
+            "day": p.action.days,
+        }
+        for p in planned
+    ]
