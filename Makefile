@@ -18,6 +18,9 @@ run: $(SYNCED)
 	$(PEERPATH) db upgrade
 	$(PEERPATH) demo
 	$(PEERPATH) pipeline
+	$(PEERPATH) sweep
+	$(PEERPATH) outbox send --to-sink var/mail
+	@echo "The emails are in var/mail/ (open any .eml file in a mail client or a text editor)."
 
 test: $(SYNCED)
 	$(VENV)/bin/lint-imports

@@ -34,8 +34,10 @@ class OutboxMessage(Base):
     status: Mapped[OutboxStatus] = mapped_column(
         Enum(OutboxStatus, name="outbox_status", native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
     )
+    invite: Mapped[dict[str, object] | None] = mapped_column(JSON)  # uid_seed, sequence, minutes, summary
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when a dispatcher took it
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)

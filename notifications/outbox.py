@@ -5,9 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lifecycle.clock import utc_now
+from lifecycle.errors import InvalidInput, NotFound
 from lifecycle.pathways import PathwayRegistry
+from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CHECK_LABELS, CheckKind
 from notifications.context import MessageContext
 from notifications.models import OutboxMessage, OutboxStatus
@@ -63,7 +67,7 @@ def enqueue_planned(session: Session, planned: list[Planned], now: datetime, pat
                 idempotency_key=f"{p.action.key}|{p.recipient.email}",
                 message_id=new_message_id(),
                 journey_id=p.action.journey_id,
-                organisation_id=p.recipient.organisation_id,
+                organisation_id=p.employer_id,  # the sending organisation
                 template=p.action.template,
                 recipient_role=p.recipient.role.value,
                 recipient_name=p.recipient.name,
@@ -77,3 +81,39 @@ def enqueue_planned(session: Session, planned: list[Planned], now: datetime, pat
         )
     session.add_all(rows)
     return len(rows)
+
+
+def parse_status(value: str) -> OutboxStatus:
+    try:
+        return OutboxStatus(value.strip().lower())
+    except ValueError:
+        known = ", ".join(s.value for s in OutboxStatus)
+        raise InvalidInput(f"unknown outbox status {value!r} (known: {known})") from None
+
+
+def list_outbox(session: Session, *, status: OutboxStatus | None = None, limit: int = 50) -> list[dict[str, object]]:
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(max(1, min(limit, 10_000)))
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    return [
+        {
+            "id": m.id, "status": m.status.value, "template": m.template, "recipient_role": m.recipient_role,
+            "recipient_email": m.recipient_email, "journey": f"J-{m.journey_id:06d}" if m.journey_id else None,
+            "attempts": m.attempts, "next_attempt_at": m.next_attempt_at, "sent_at": m.sent_at,
+            "message_id": m.message_id, "last_error": m.last_error,
+        }
+        for m in session.scalars(stmt)
+    ]  # fmt: skip
+
+
+def retry_now(uow: UnitOfWork, message_id: int) -> str:
+    """Queue a dead or waiting message for the next dispatch (same Message-ID, attempts reset)."""
+    with uow:
+        message = uow.session.get(OutboxMessage, message_id)
+        if message is None:
+            raise NotFound(f"unknown outbox message {message_id}")
+        if message.status in (OutboxStatus.SENT, OutboxStatus.SENDING):
+            raise InvalidInput(f"message {message_id} is {message.status.value}: nothing to retry")
+        message.status, message.attempts, message.next_attempt_at = OutboxStatus.PENDING, 0, utc_now()
+        uow.commit()
+        return "queued for the next dispatch"

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import functools
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from lifecycle.pathways import BUILTIN_DIR, PathwayRegistry
 from lifecycle.persistence.database import make_engine
-from peerpath.migrate import require_current_schema
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor
+from peerpath.migrate import require_current_schema
 from peerpath.settings import Settings
 from rules.ruleset import RuleSet, load_rules, rule_paths
 from rules.sweep import SweepResult, sweep
+
+if TYPE_CHECKING:
+    from notifications.dispatch import DispatchResult
+    from notifications.sender import SmtpSettings
 
 
 @functools.cache
@@ -62,3 +67,27 @@ def run_sweep(settings: Settings, as_of: date, *, dry_run: bool = False, batch_s
         batch_size=batch_size,
         sink=lambda session, planned, now: enqueue_planned(session, planned, now, registry),
     )
+
+
+def smtp_settings(settings: Settings) -> SmtpSettings | None:
+    if not settings.smtp_host:
+        return None
+    return SmtpSettings(
+        host=settings.smtp_host, port=settings.smtp_port, security=settings.smtp_security,
+        username=settings.smtp_username, password=settings.smtp_password, timeout=settings.smtp_timeout,
+        from_address=settings.mail_from,
+    )  # fmt: skip
+
+
+def run_dispatch(settings: Settings, *, limit: int | None = None, smtp: SmtpSettings | None = None) -> DispatchResult:
+    """Send what is due in the outbox (one asyncio loop; call from synchronous code)."""
+    import asyncio
+
+    from notifications.dispatch import RetryPolicy, dispatch
+
+    return asyncio.run(
+        dispatch(
+            unit_of_work(settings), smtp or smtp_settings(settings), limit=limit,
+            concurrency=settings.outbox_concurrency, policy=RetryPolicy(max_attempts=settings.outbox_max_attempts),
+        )
+    )  # fmt: skip

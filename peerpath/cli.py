@@ -38,6 +38,8 @@ rules_app = typer.Typer(help="Reminder and escalation rules.", no_args_is_help=T
 escalation_app = typer.Typer(help="Escalations.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(escalation_app, name="escalation")
+outbox_app = typer.Typer(help="The outbox: messages waiting, sent or given up.")
+app.add_typer(outbox_app, name="outbox")
 
 EXIT_USER_ERROR = 2
 EXIT_CONFLICT = 3
@@ -127,8 +129,8 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to the latest version."""
-    from peerpath.migrate import upgrade
     from peerpath import app as root
+    from peerpath.migrate import upgrade
 
     settings = _ctx().settings
     before, after = upgrade(root.engine(settings))
@@ -435,7 +437,10 @@ def show_cmd(
                 for c in sorted(j.checks, key=lambda c: list(type(c.kind)).index(c.kind))
             ],
             "training": {"completed": sum(1 for t in j.training if t.completed_on), "modules": len(j.training)},
-            "reviews": [{"review": r.name, "due_on": r.due_on, "held_on": r.held_on, "outcome": r.outcome} for r in j.reviews],
+            "reviews": [
+                {"review": r.name, "due_on": r.due_on, "held_on": r.held_on, "outcome": r.outcome}
+                for r in sorted(j.reviews, key=lambda r: r.due_on)
+            ],
             "team_missing": team_readiness(j.host_team).missing() if j.host_team else [],
             "timeline": [
                 {"at": e.occurred_at, "actor": e.actor, "what": _describe_event(e), "reason": e.reason}
@@ -751,6 +756,82 @@ def escalation_resolve(
     ctx = _ctx()
     resolve_escalation(ctx.uow(), escalation_id, ctx.settings.actor, note, london_today())
     typer.echo(f"escalation {escalation_id} resolved")
+
+
+@outbox_app.callback(invoke_without_command=True)
+def outbox_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent or dead")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List outbox messages (newest first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from notifications.outbox import list_outbox, parse_status
+
+    wanted = parse_status(status) if status else None
+    uow = _ctx().uow()
+    with uow:
+        rows = list_outbox(uow.session, status=wanted, limit=limit)
+    if as_json:
+        return _print_json(rows)
+    _table(f"Outbox ({len(rows)} shown)", ["id", "status", "template", "to", "journey", "attempts", "next attempt", "error"],
+           [[r["id"], r["status"], r["template"], f"{r['recipient_role']}: {r['recipient_email']}", r["journey"],
+             r["attempts"], r["next_attempt_at"] if r["status"] == "pending" else "", r["last_error"]] for r in rows])  # fmt: skip
+
+
+@outbox_app.command("send")
+def outbox_send(
+    limit: Annotated[int | None, typer.Option(help="send at most this many")] = None,
+    to_sink: Annotated[Path | None, typer.Option(help="start a local mail sink writing .eml files here and send to it")] = None,
+) -> None:
+    """Send every due message through SMTP (retries wait their back-off)."""
+    from peerpath import app as root
+
+    settings = _ctx().settings
+    if to_sink is not None:
+        from notifications.sender import SmtpSettings
+        from notifications.sink import running_sink
+
+        with running_sink(to_sink) as (host, port):
+            smtp = SmtpSettings(host=host, port=port, security="none", from_address=settings.mail_from)
+            result = root.run_dispatch(settings, limit=limit, smtp=smtp)
+        where = f" into {to_sink}/ (one .eml file per message)"
+    else:
+        result = root.run_dispatch(settings, limit=limit)
+        where = ""
+    typer.echo(f"sent {result.sent}, retrying later {result.retried}, given up {result.dead}{where}")
+    for error in result.errors:
+        typer.echo(f"  gave up: {error}", err=True)
+
+
+@outbox_app.command("retry")
+def outbox_retry(message_id: Annotated[int, typer.Argument(help="outbox message id")]) -> None:
+    """Send a dead or waiting message again at the next dispatch."""
+    from notifications.outbox import retry_now
+
+    typer.echo(f"message {message_id}: {retry_now(_ctx().uow(), message_id)}")
+
+
+@app.command("mail-sink")
+def mail_sink(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8025,
+    directory: Annotated[Path, typer.Option("--dir", help="where to store .eml files")] = Path("var/mail"),
+) -> None:
+    """A development SMTP server on 127.0.0.1 that stores every message as an .eml file."""
+    import time
+
+    from notifications.sink import running_sink
+
+    with running_sink(directory, port) as (host, bound):
+        typer.echo(f"mail sink on {host}:{bound}, writing to {directory}/ (Ctrl-C stops it)")
+        typer.echo(f"use: PEERPATH_SMTP_HOST={host} PEERPATH_SMTP_PORT={bound} PEERPATH_SMTP_SECURITY=none")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            typer.echo("mail sink stopped")
 
 
 @app.command("demo")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,4 +32,13 @@ class Settings(BaseSettings):
     rules_dir: Path | None = Field(
         default=None, description="a folder of extra rule files and overrides (besides rules/default.yaml)"
     )
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: the dispatcher refuses to send")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=30.0, gt=0, le=600)
+    mail_from: str = Field(default="peerpath@localhost", description="envelope and From address")
+    outbox_max_attempts: int = Field(default=10, ge=1, le=50)
+    outbox_concurrency: int = Field(default=4, ge=1, le=32)
     actor: str = Field(default_factory=_default_actor, description="who is acting, recorded on every event")

@@ -53,7 +53,7 @@ class Escalation(Base):
     __tablename__ = "escalations"
     __table_args__ = (Index("ix_escalations_open", "resolved_on", "journey_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    action_id: Mapped[int] = mapped_column(ForeignKey("rule_actions.id"), unique=True)
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("rule_actions.id"), unique=True)  # None: raised by the system
     journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     rule: Mapped[str] = mapped_column(String(64))

@@ -46,6 +46,7 @@ class Planned:
     pathway: str
     employer: str
     employer_name: str
+    employer_id: int
     reason: str  # the rule's one-line reason
     candidate_first_name: str
     recipient: Recipient | None  # None: nobody holds that role (reported, never silently dropped)
@@ -229,6 +230,7 @@ def _plan(
         pathway=j.pathway.id,
         employer=j.employer,
         employer_name=directory.org_names[j.employer],
+        employer_id=directory.org_ids[j.employer],
         reason=reason,
         candidate_first_name=candidate[0],
         recipient=directory.resolve(action.role, j, team_id, candidate),

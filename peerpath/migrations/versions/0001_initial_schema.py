@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:16:26.957598
+Create Date: 2026-11-26 06:25:29.322046
 """
 
 from collections.abc import Sequence
@@ -140,9 +140,11 @@ def upgrade() -> None:
     sa.Column('recipient_email', sa.String(length=320), nullable=False),
     sa.Column('context', sa.JSON(), nullable=False),
     sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'dead', name='outbox_status', native_enum=False, length=16), nullable=False),
+    sa.Column('invite', sa.JSON(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['journey_id'], ['journeys.id'], name=op.f('fk_outbox_journey_id_journeys')),
@@ -213,7 +215,7 @@ def upgrade() -> None:
     )
     op.create_table('escalations',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('action_id', sa.Integer(), nullable=False),
+    sa.Column('action_id', sa.Integer(), nullable=True),
     sa.Column('journey_id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('rule', sa.String(length=64), nullable=False),

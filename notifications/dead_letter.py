@@ -1,0 +1,54 @@
+"""A message that could not be delivered opens an escalation and tells the coordinator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lifecycle.clock import london_date
+from lifecycle.persistence.models import Contact
+from lifecycle.states import ContactRole
+from notifications.context import MessageContext
+from notifications.models import OutboxMessage, OutboxStatus
+from notifications.outbox import new_message_id
+from rules.persistence import Escalation
+
+DEAD_LETTER = "dead-letter"
+
+
+def report_dead(session: Session, outbox_id: int, now: datetime) -> None:
+    dead = session.get(OutboxMessage, outbox_id)
+    if dead is None or dead.journey_id is None:
+        return
+    session.add(
+        Escalation(action_id=None, journey_id=dead.journey_id, organisation_id=dead.organisation_id, rule=DEAD_LETTER,
+                   subject=f"message:{dead.id}", anchor=london_date(now), role="coordinator", opened_on=london_date(now))
+    )  # fmt: skip
+    if dead.template == DEAD_LETTER:
+        return  # never a dead letter about a dead letter
+    coordinator = session.execute(
+        select(Contact.name, Contact.email)
+        .where(Contact.organisation_id == dead.organisation_id, Contact.role == ContactRole.COORDINATOR)
+        .order_by(Contact.id)
+    ).first()
+    if coordinator is None:
+        return  # the escalation stays open and lists it
+    original = MessageContext.model_validate(dead.context)
+    context = original.model_copy(
+        update={
+            "recipient_name": coordinator.name, "recipient_role": "coordinator", "subject": dead.template,
+            "action": "escalate", "reason": "An email could not be delivered after every retry.",
+            "starts_at": None, "location": None,
+        }
+    )  # fmt: skip
+    session.add(
+        OutboxMessage(
+            idempotency_key=f"dead-letter|{dead.id}", message_id=new_message_id(), journey_id=dead.journey_id,
+            organisation_id=dead.organisation_id, template=DEAD_LETTER, recipient_role="coordinator",
+            recipient_name=coordinator.name, recipient_email=coordinator.email,
+            context=MessageContext.model_validate(context.model_dump()).model_dump(mode="json"),
+            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+        )
+    )  # fmt: skip
