@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -812,6 +812,30 @@ def outbox_retry(message_id: Annotated[int, typer.Argument(help="outbox message 
     from notifications.outbox import retry_now
 
     typer.echo(f"message {message_id}: {retry_now(_ctx().uow(), message_id)}")
+
+
+@app.command("book")
+def book_cmd(
+    journey: str,
+    kind: Annotated[str, typer.Argument(help="interview, review or supervision")],
+    at: Annotated[str, typer.Option("--at", help="start, e.g. 2026-12-03T10:00 (UK time unless an offset is given)")],
+    minutes: Annotated[int, typer.Option(help="length in minutes")] = 60,
+    location: Annotated[str | None, typer.Option(help="where (or a video link)")] = None,
+    name: Annotated[str | None, typer.Option(help="review name (first, second, final) or supervision kind")] = None,
+) -> None:
+    """Book a session and send calendar invitations; booking again updates the same calendar entry."""
+    from lifecycle.clock import LONDON
+    from notifications.booking import book
+
+    try:
+        starts_at = datetime.fromisoformat(at.strip())
+    except ValueError:
+        fail(f"start {at!r} is not a date and time (use YYYY-MM-DDTHH:MM)")
+    if starts_at.tzinfo is None:
+        starts_at = starts_at.replace(tzinfo=LONDON)
+    ctx = _ctx()
+    sequence = book(ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name)  # type: ignore[arg-type]
+    typer.echo(f"{journey.upper()}: {kind} booked for {starts_at:%Y-%m-%d %H:%M}" + (" (update sent)" if sequence else ""))
 
 
 @app.command("mail-sink")

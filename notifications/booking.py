@@ -1,0 +1,104 @@
+"""Booking interviews, probation reviews and supervision sessions: calendar invitations that go out
+through the outbox in the same transaction as the booking. Rebooking the same session sends an
+update of the same calendar entry (same UID, next SEQUENCE)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import func, select
+
+from lifecycle.errors import InvalidInput
+from lifecycle.persistence.models import Contact
+from lifecycle.persistence.uow import UnitOfWork
+from lifecycle.service import Actor, apply_trigger
+from lifecycle.states import ContactRole, State, SupervisionKind, Trigger
+from lifecycle.validation import clean_text
+from notifications.context import MessageContext
+from notifications.models import OutboxMessage, OutboxStatus
+from notifications.outbox import new_message_id
+
+Kind = Literal["interview", "review", "supervision"]
+TEMPLATES = {"interview": "invite-interview", "review": "invite-probation-review", "supervision": "invite-supervision"}
+
+
+def book(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    kind: Kind,
+    starts_at: datetime,
+    *,
+    minutes: int = 60,
+    location: str | None = None,
+    name: str | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Book (or rebook) a session and queue the invitations; returns the calendar SEQUENCE used."""
+    if kind not in TEMPLATES:
+        raise InvalidInput(f"unknown booking {kind!r} (known: {', '.join(TEMPLATES)})")
+    if starts_at.tzinfo is None:
+        raise InvalidInput("the start time needs a time zone")
+    if not 5 <= minutes <= 480:
+        raise InvalidInput("a session lasts between 5 and 480 minutes")
+    place = clean_text(location, "location", max_length=200) if location else None
+    now = at or datetime.now(UTC)
+    with uow:
+        journey = uow.journey(ref)
+        if kind == "interview":
+            if journey.state is State.SHORTLISTED:
+                apply_trigger(uow, actor, ref, Trigger.SCHEDULE_INTERVIEW, at=now)
+            elif journey.state is not State.INTERVIEW_SCHEDULED:
+                raise InvalidInput(f"cannot book an interview for {journey.ref}: it is {journey.state.label}")
+            label, seed_part = "interview", "interview"
+        elif kind == "review":
+            if journey.state is not State.PROBATION:
+                raise InvalidInput(f"cannot book a probation review for {journey.ref}: it is {journey.state.label}")
+            names = [r.name for r in journey.reviews]
+            if name not in names:
+                raise InvalidInput(f"unknown review {name!r} for {journey.ref} (known: {', '.join(names)})")
+            label, seed_part = f"{name} probation review", f"review/{name}"
+        else:
+            if journey.state not in (State.PROBATION, State.EMBEDDED):
+                raise InvalidInput(f"cannot book supervision for {journey.ref}: it is {journey.state.label}")
+            try:
+                kind_name = SupervisionKind(name or "")
+            except ValueError:
+                raise InvalidInput(f"unknown supervision kind {name!r} (known: {', '.join(k.value for k in SupervisionKind)})") from None
+            label, seed_part = f"{kind_name.value.replace('_', ' ')} supervision", f"supervision/{kind_name.value}/{starts_at.date()}"
+        seed = f"{journey.ref}/{seed_part}"
+        session = uow.session
+        sequence = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.idempotency_key.like(f"invite|{seed}|%"))
+        ) or 0
+        org = journey.employer
+        coordinator = session.execute(
+            select(Contact.name, Contact.email).where(Contact.organisation_id == org.id, Contact.role == ContactRole.COORDINATOR).order_by(Contact.id)
+        ).first()
+        recipients = [("candidate", journey.candidate.first_name, journey.candidate.email)]
+        team = journey.host_team
+        if kind != "interview" and team and team.supervisor_name and team.supervisor_email:
+            recipients.append(("host_supervisor", team.supervisor_name, team.supervisor_email))
+        elif kind == "interview" and coordinator:
+            recipients.append(("coordinator", coordinator.name, coordinator.email))
+        for role, person, email in recipients:
+            context = MessageContext(
+                recipient_name=person, recipient_role=role, candidate_first_name=journey.candidate.first_name,
+                journey_ref=journey.ref, subject=label, days=0, due_on=starts_at.date(), organisation_name=org.name,
+                contact_name=coordinator.name if coordinator else None, contact_email=coordinator.email if coordinator else None,
+                action="remind", reason="A calendar invitation for a booked session.", starts_at=starts_at, location=place,
+            )  # fmt: skip
+            session.add(
+                OutboxMessage(
+                    idempotency_key=f"invite|{seed}|{sequence}|{email}", message_id=new_message_id(), journey_id=journey.id,
+                    organisation_id=org.id, template=TEMPLATES[kind], recipient_role=role, recipient_name=person,
+                    recipient_email=email, context=context.model_dump(mode="json"),
+                    invite={"uid_seed": seed, "sequence": sequence, "minutes": minutes, "summary": f"{label.capitalize()} ({journey.ref})"},
+                    status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+                )
+            )  # fmt: skip
+        uow.record_event(journey, actor=actor.name, at=now, kind="booking",
+                         detail={"booking": seed_part, "starts_at": starts_at.isoformat(), "sequence": sequence})  # fmt: skip
+        uow.commit()
+        return sequence
