@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test venv lint diagram clean
+.PHONY: run test venv lint diagram serve clean
 
 run: $(SYNCED)
 	$(PEERPATH) db upgrade
@@ -31,6 +31,11 @@ lint: $(SYNCED)
 	$(VENV)/bin/lint-imports
 
 venv: $(SYNCED)
+
+# Every deployment on this machine, with the Prefect UI at http://127.0.0.1:4200.
+serve: $(SYNCED)
+	$(PEERPATH) db upgrade
+	$(PEERPATH) serve
 
 $(UV):
 	$(PYTHON) -m venv .tools

@@ -53,7 +53,9 @@ def actor(settings: Settings) -> Actor:
     return Actor(settings.actor)
 
 
-def run_sweep(settings: Settings, as_of: date, *, dry_run: bool = False, batch_size: int = 2000) -> SweepResult:
+def run_sweep(
+    settings: Settings, as_of: date, *, dry_run: bool = False, batch_size: int = 2000, employer: str | None = None
+) -> SweepResult:
     """The nightly sweep: rules evaluated as of a date, ledger, escalations and outbox rows written."""
     from notifications.outbox import enqueue_planned
 
@@ -65,6 +67,7 @@ def run_sweep(settings: Settings, as_of: date, *, dry_run: bool = False, batch_s
         as_of,
         dry_run=dry_run,
         batch_size=batch_size,
+        employer=employer.upper() if employer else None,
         sink=lambda session, planned, now: enqueue_planned(session, planned, now, registry),
     )
 

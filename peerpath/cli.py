@@ -838,6 +838,17 @@ def book_cmd(
     typer.echo(f"{journey.upper()}: {kind} booked for {starts_at:%Y-%m-%d %H:%M}" + (" (update sent)" if sequence else ""))
 
 
+@app.command("serve")
+def serve_cmd(
+    port: Annotated[int, typer.Option(help="Prefect server port, when peerpath starts one")] = 4200,
+    limit: Annotated[int, typer.Option(help="flow runs at once")] = 4,
+) -> None:
+    """Serve every deployment on this machine (starts a Prefect server and UI on 127.0.0.1 if none is set)."""
+    from peerpath.serve import serve
+
+    serve(port=port, limit=limit)
+
+
 @app.command("mail-sink")
 def mail_sink(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8025,

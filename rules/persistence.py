@@ -80,19 +80,20 @@ class OrganisationClosure(Base):
 OPEN_STATES = tuple(s for s in State if s not in CLOSED)
 
 
-def journey_id_batches(session: Session, batch_size: int, *, journey_ids: list[int] | None = None) -> Iterator[list[int]]:
-    """Ids of open journeys in batches (keyset pagination: no OFFSET scans)."""
+def journey_id_batches(
+    session: Session, batch_size: int, *, journey_ids: list[int] | None = None, employer: str | None = None
+) -> Iterator[list[int]]:
+    """Ids of open journeys in batches (keyset pagination: no OFFSET scans); optionally one employer's."""
     if journey_ids is not None:
         for start in range(0, len(journey_ids), batch_size):
             yield journey_ids[start : start + batch_size]
         return
     last = 0
+    stmt = select(Journey.id).where(Journey.state.in_(OPEN_STATES)).order_by(Journey.id).limit(batch_size)
+    if employer:
+        stmt = stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id).where(Organisation.code == employer)
     while True:
-        ids = list(
-            session.scalars(
-                select(Journey.id).where(Journey.id > last, Journey.state.in_(OPEN_STATES)).order_by(Journey.id).limit(batch_size)
-            )
-        )
+        ids = list(session.scalars(stmt.where(Journey.id > last)))
         if not ids:
             return
         yield ids

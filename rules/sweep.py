@@ -131,6 +131,7 @@ def sweep(
     batch_size: int = 2000,
     sink: Sink | None = None,
     journey_ids: list[int] | None = None,
+    employer: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SweepResult:
     """Evaluate every open journey as of `as_of`; write (or, in a dry run, list) what is new."""
@@ -139,7 +140,11 @@ def sweep(
     with uow:
         directory = Directory(uow.session)
         calendars = {org: base.with_closures(days) for org, days in closures(uow.session).items()}
-        batches = list(journey_id_batches(uow.session, batch_size, journey_ids=journey_ids))
+        if employer and employer not in directory.org_ids:
+            from lifecycle.errors import NotFound
+
+            raise NotFound(f"unknown organisation {employer!r}")
+        batches = list(journey_id_batches(uow.session, batch_size, journey_ids=journey_ids, employer=employer))
     for ids in batches:
         with uow:
             _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run)
@@ -147,7 +152,7 @@ def sweep(
                 uow.commit()
         if progress:
             progress(len(ids))
-    if not dry_run:
+    if not dry_run and employer is None:
         with uow:
             result.escalations_closed += _close_for_closed_journeys(uow.session, as_of)
             uow.commit()

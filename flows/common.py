@@ -1,0 +1,26 @@
+"""What every flow shares: settings built per run, the service called in a worker thread, and a
+refused action ending the run Failed with the domain's one-line reason (no retries)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from prefect import get_run_logger
+from prefect.states import Failed, State
+
+from lifecycle.errors import PeerpathError
+from peerpath.settings import Settings
+
+T = TypeVar("T")
+
+
+async def run_service(call: Callable[[Settings], T]) -> T | State:
+    """Run a blocking service call off the event loop; a refusal becomes a Failed state."""
+    settings = Settings()
+    try:
+        return await asyncio.to_thread(call, settings)
+    except PeerpathError as exc:
+        get_run_logger().warning("refused: %s", exc)
+        return Failed(message=str(exc))

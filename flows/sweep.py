@@ -1,0 +1,120 @@
+"""The nightly sweep, the outbox dispatcher, the sweep preview and the weekly partner digest.
+
+Work is chunked inside the service (batches of journeys), never one task per journey: a task run
+costs milliseconds against the API, a journey microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.states import State
+
+from flows.common import run_service
+from flows.parameters import OrgCode, SweepOptions
+from lifecycle.clock import london_today
+from lifecycle.errors import InvalidInput
+from peerpath import app
+from peerpath.settings import Settings
+from rules.sweep import SweepResult, planned_rows
+
+
+def _key(text: str) -> str:
+    """Artifact keys: lowercase letters, digits and dashes."""
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower())
+
+
+@task(name="evaluate-rules", retries=0)
+async def evaluate_rules(as_of: date, organisation: str | None, dry_run: bool) -> SweepResult | State:
+    return await run_service(lambda s: app.run_sweep(s, as_of, dry_run=dry_run, employer=organisation))
+
+
+@task(name="send-outbox", retries=0)
+async def send_outbox(limit: int | None = None) -> dict[str, int] | State:
+    def call(settings: Settings) -> dict[str, int]:
+        result = app.run_dispatch(settings, limit=limit)
+        return {"sent": result.sent, "retrying": result.retried, "dead": result.dead}
+
+    return await run_service(call)
+
+
+async def _report(result: SweepResult, title: str, key: str) -> None:
+    rows = [{"rule": rule, "organisation": org, "actions": n} for (rule, org), n in sorted(result.by_rule_org.items())]
+    await acreate_table_artifact(key=key, table=rows or [{"rule": "(none)", "organisation": "", "actions": 0}], description=title)
+
+
+@flow(name="nightly-sweep", retries=0)
+async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:
+    """Evaluate every open journey against the rules, write reminders and escalations, send the email."""
+    logger = get_run_logger()
+    as_of = options.as_of or london_today()
+    result = await evaluate_rules(as_of, options.organisation, False)
+    if isinstance(result, State):
+        return result
+    if not Settings().smtp_host:
+        logger.warning("no SMTP server configured: %d messages stay queued in the outbox", result.actions)
+        sent: dict[str, int] | State = {"sent": 0, "retrying": 0, "dead": 0}
+    else:
+        sent = await send_outbox()
+        if isinstance(sent, State):
+            return sent
+    scope = options.organisation or "all organisations"
+    await _report(result, f"Actions by rule and organisation, {as_of} ({scope})", _key(f"sweep-{options.organisation or 'all'}"))
+    summary = (
+        f"# Sweep {as_of} ({scope})\n\n"
+        f"- journeys evaluated: {result.journeys}\n- new actions: {result.actions} "
+        f"({result.reminders} reminders, {result.escalations_opened} escalations)\n"
+        f"- escalations closed (cause cleared or journey closed): {result.escalations_closed}\n"
+        f"- with nobody holding the role: {result.unroutable}\n"
+        f"- email: {sent['sent']} sent, {sent['retrying']} to retry, {sent['dead']} given up\n"
+    )
+    await acreate_markdown_artifact(key=_key(f"sweep-summary-{options.organisation or 'all'}"), markdown=summary)
+    return {"as_of": as_of.isoformat(), "journeys": result.journeys, "actions": result.actions, **sent}
+
+
+@flow(name="dispatch-outbox", retries=0)
+async def dispatch_outbox(limit: int | None = None) -> dict[str, int] | State:
+    """Send what is due in the outbox; failed sends wait their back-off in the database."""
+    return await send_outbox(limit)
+
+
+@flow(name="preview-sweep", retries=0)
+async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:
+    """Dry run: what the sweep would send and escalate on a date, per person. Writes nothing."""
+    as_of = options.as_of or london_today()
+    result = await evaluate_rules(as_of, options.organisation, True)
+    if isinstance(result, State):
+        return result
+    rows = [
+        {k: v for k, v in row.items() if k in ("to", "journey", "rule", "action", "template", "day")}
+        for row in planned_rows(result.planned)
+    ]
+    await acreate_table_artifact(
+        key=_key(f"preview-{options.organisation or 'all'}"), table=rows or [{"to": "(nothing due)"}],
+        description=f"Would be sent on {as_of} (dry run: nothing written)",
+    )  # fmt: skip
+    return {"as_of": as_of.isoformat(), "would_send": result.actions}
+
+
+@flow(name="partner-digest", retries=0)
+async def partner_digest(organisation: OrgCode | None = None) -> list[str] | State:
+    """Weekly, per organisation: its people, what is overdue, its open escalations. One artifact each."""
+    from peerpath.digest import organisation_codes, organisation_digest
+
+    def call(settings: Settings) -> list[tuple[str, str]]:
+        uow = app.unit_of_work(settings)
+        with uow:
+            codes = organisation_codes(uow.session)
+            if organisation and organisation.upper() not in codes:
+                raise InvalidInput(f"unknown organisation {organisation!r}")
+            wanted = [organisation.upper()] if organisation else codes
+            return [(c, organisation_digest(uow.session, c, london_today()).markdown()) for c in wanted]
+
+    digests = await run_service(call)
+    if isinstance(digests, State):
+        return digests
+    await asyncio.gather(*(acreate_markdown_artifact(key=_key(f"partner-digest-{c}"), markdown=md) for c, md in digests))
+    return [c for c, _ in digests]
