@@ -75,6 +75,45 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     return {"as_of": as_of.isoformat(), "journeys": result.journeys, "actions": result.actions, **sent}
 
 
+@flow(name="sweep-by-organisation", retries=0)
+async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] | State:
+    """The nightly sweep split by employing organisation: one `nightly-sweep/partition` run per
+    organisation, picked up by any worker on the pool, then the cross-organisation clean-up."""
+    from prefect.deployments import run_deployment
+
+    from peerpath.digest import organisation_codes
+    from rules.sweep import close_for_closed_journeys
+
+    day = as_of or london_today()
+
+    def codes(settings: Settings) -> list[str]:
+        uow = app.unit_of_work(settings)
+        with uow:
+            return organisation_codes(uow.session)
+
+    orgs = await run_service(codes)
+    if isinstance(orgs, State):
+        return orgs
+    runs = await asyncio.gather(
+        *(
+            run_deployment(
+                "nightly-sweep/partition",
+                parameters={"options": {"as_of": day.isoformat(), "organisation": code}},
+                as_subflow=True,
+                timeout=None,
+            )
+            for code in orgs
+        )
+    )
+    failed = [code for code, run in zip(orgs, runs, strict=True) if not run.state or not run.state.is_completed()]
+    closed = await run_service(lambda s: close_for_closed_journeys(app.unit_of_work(s), day))
+    if failed:
+        from prefect.states import Failed
+
+        return Failed(message=f"sweep partitions failed: {', '.join(failed)}")
+    return {"as_of": day.isoformat(), "partitions": len(orgs), "escalations_closed": closed}
+
+
 @flow(name="dispatch-outbox", retries=0)
 async def dispatch_outbox(limit: int | None = None) -> dict[str, int] | State:
     """Send what is due in the outbox; failed sends wait their back-off in the database."""

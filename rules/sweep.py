@@ -254,6 +254,14 @@ def _close_cleared(session: Session, ids: list[int], causes: dict[int, set], as_
     return closed
 
 
+def close_for_closed_journeys(uow: UnitOfWork, as_of: date) -> int:
+    """Close open escalations of journeys that have since closed (withdrawn, left...)."""
+    with uow:
+        closed = _close_for_closed_journeys(uow.session, as_of)
+        uow.commit()
+        return closed
+
+
 def _close_for_closed_journeys(session: Session, as_of: date) -> int:
     closed_journeys = select(Journey.id).where(Journey.state.in_(CLOSED))
     result = session.execute(
