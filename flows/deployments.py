@@ -15,7 +15,8 @@ DEPLOYMENTS: list[tuple[Any, str, Any, int | None]] = [
     # 02:30, not 01:00-02:00, which is skipped or repeated when the clocks change.
     (sweep.nightly_sweep, "nightly", Cron("30 2 * * *", timezone=LONDON), 1),
     (sweep.nightly_sweep, "partition", None, None),  # one organisation's share, for sweep-by-organisation
-    (sweep.sweep_by_organisation, "nightly", None, 1),  # schedule it instead of nightly-sweep/nightly to scale out
+    # Scale out: activate this schedule and pause nightly-sweep/nightly's.
+    (sweep.sweep_by_organisation, "nightly", Cron("30 2 * * *", timezone=LONDON, active=False), 1),
     (sweep.dispatch_outbox, "every-5-minutes", Cron("*/5 * * * *", timezone=LONDON), 1),
     (sweep.partner_digest, "weekly", Cron("0 8 * * 1", timezone=LONDON), 1),
     (sweep.preview_sweep, "coordinator", None, None),

@@ -260,8 +260,13 @@ def apply_trigger(
         ctx = TriggerContext(today=today, reason=reason, start_date=start_date, team=team_readiness(host) if host else None)
         source = State(journey.state)
         dest = machine_for(pathway).decide(snapshot(journey, pathway), trigger, ctx)
+        since = at
+        if trigger is Trigger.RESUME:
+            # Back in the state it was paused from: its clocks continue from when it first got there
+            # (the paused interval itself is excluded by the rules), rather than restarting at zero.
+            since = uow.entered_at(journey, dest) or at
         _apply_effects(journey, pathway, trigger, source, ctx, host)
-        journey.state, journey.state_since = dest, at
+        journey.state, journey.state_since = dest, since
         detail: dict[str, object] = {}
         if start_date:
             detail["start_date"] = start_date.isoformat()

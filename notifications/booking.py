@@ -69,8 +69,11 @@ def book(
             label, seed_part = f"{kind_name.value.replace('_', ' ')} supervision", f"supervision/{kind_name.value}/{starts_at.date()}"
         seed = f"{journey.ref}/{seed_part}"
         session = uow.session
+        # One invitation per booking goes to the candidate: their count is the number of bookings so far.
         sequence = session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.idempotency_key.like(f"invite|{seed}|%"))
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.idempotency_key.like(f"invite|{seed}|%|{journey.candidate.email}"))
         ) or 0
         org = journey.employer
         coordinator = session.execute(

@@ -45,7 +45,8 @@ def report_dead(session: Session, outbox_id: int, now: datetime) -> None:
     )  # fmt: skip
     session.add(
         OutboxMessage(
-            idempotency_key=f"dead-letter|{dead.id}", message_id=new_message_id(), journey_id=dead.journey_id,
+            # A message retried by hand can die again: each death is its own dead letter.
+            idempotency_key=f"dead-letter|{dead.id}|{now.isoformat()}", message_id=new_message_id(), journey_id=dead.journey_id,
             organisation_id=dead.organisation_id, template=DEAD_LETTER, recipient_role="coordinator",
             recipient_name=coordinator.name, recipient_email=coordinator.email,
             context=MessageContext.model_validate(context.model_dump()).model_dump(mode="json"),

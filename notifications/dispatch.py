@@ -121,8 +121,10 @@ async def _send_all(claimed: list[Claimed], transport: Transport, concurrency: i
                 item = queue.get_nowait()
                 try:
                     email = build(item.message, item.sender, now)
-                except PeerpathError as exc:  # a message that can never be built: no retry will help
-                    outcomes[item.id] = Outcome(Result.REFUSED, str(exc))
+                except Exception as exc:  # noqa: BLE001 - a message that can never be built: no retry will help,
+                    # and it must not strand the rest of the batch in `sending`.
+                    detail = str(exc) if isinstance(exc, PeerpathError) else f"cannot build the message: {type(exc).__name__}"
+                    outcomes[item.id] = Outcome(Result.REFUSED, detail[:300])
                     continue
                 outcomes[item.id] = await smtp.send(email, item.message.recipient_email)
         finally:

@@ -13,9 +13,8 @@ from lifecycle.errors import InvalidInput, NotFound
 from lifecycle.pathways import PathwayRegistry
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CHECK_LABELS, CheckKind
-from notifications.context import MessageContext
 from notifications.models import OutboxMessage, OutboxStatus
-from rules.sweep import Planned
+from rules.sweep import Planned, upsert_ignoring
 
 MESSAGE_DOMAIN = "peerpath"
 
@@ -43,43 +42,56 @@ def subject_label(subject: str, pathway_id: str, pathways: PathwayRegistry) -> s
 
 
 def enqueue_planned(session: Session, planned: list[Planned], now: datetime, pathways: PathwayRegistry) -> int:
-    """Outbox rows for the sweep's new actions (same transaction as the ledger rows)."""
+    """Outbox rows for the sweep's new actions (same transaction as the ledger rows).
+
+    The context is built as plain data from values validated when they were recorded (names and
+    addresses are checked at the door), and validated again as a MessageContext when the message is
+    rendered; its keys are exactly MessageContext's fields (a test holds them together).
+    """
+    labels: dict[tuple[str, str], str] = {}
     rows = []
     for p in planned:
         if p.recipient is None:
             continue  # counted as unroutable by the sweep; the escalation (if any) stays open
-        context = MessageContext(
-            recipient_name=p.recipient.name if p.recipient.role != "candidate" else p.candidate_first_name,
-            recipient_role=p.recipient.role.value,
-            candidate_first_name=p.candidate_first_name,
-            journey_ref=p.journey_ref,
-            subject=subject_label(p.action.subject, p.pathway, pathways),
-            days=p.action.days,
-            due_on=p.action.due_on,
-            organisation_name=p.employer_name,
-            contact_name=p.contact.name if p.contact else None,
-            contact_email=p.contact.email if p.contact else None,
-            action=p.action.action.value,
-            reason=p.reason,
-        )
+        label_key = (p.action.subject, p.pathway)
+        if label_key not in labels:
+            labels[label_key] = subject_label(p.action.subject, p.pathway, pathways)
+        context = {
+            "recipient_name": p.candidate_first_name if p.recipient.role == "candidate" else p.recipient.name,
+            "recipient_role": p.recipient.role.value,
+            "candidate_first_name": p.candidate_first_name,
+            "journey_ref": p.journey_ref,
+            "subject": labels[label_key],
+            "days": p.action.days,
+            "due_on": p.action.due_on.isoformat() if p.action.due_on else None,
+            "organisation_name": p.employer_name,
+            "contact_name": p.contact.name if p.contact else None,
+            "contact_email": p.contact.email if p.contact else None,
+            "action": p.action.action.value,
+            "reason": p.reason,
+            "starts_at": None,
+            "location": None,
+        }
         rows.append(
-            OutboxMessage(
-                idempotency_key=f"{p.action.key}|{p.recipient.email}",
-                message_id=new_message_id(),
-                journey_id=p.action.journey_id,
-                organisation_id=p.employer_id,  # the sending organisation
-                template=p.action.template,
-                recipient_role=p.recipient.role.value,
-                recipient_name=p.recipient.name,
-                recipient_email=p.recipient.email,
-                context=context.model_dump(mode="json"),
-                status=OutboxStatus.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+            {
+                "idempotency_key": f"{p.action.key}|{p.recipient.email}",
+                "message_id": new_message_id(),
+                "journey_id": p.action.journey_id,
+                "organisation_id": p.employer_id,  # the sending organisation
+                "template": p.action.template,
+                "recipient_role": p.recipient.role.value,
+                "recipient_name": p.recipient.name,
+                "recipient_email": p.recipient.email,
+                "context": context,
+                "invite": None,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
         )
-    session.add_all(rows)
+    if rows:
+        session.execute(upsert_ignoring(session, OutboxMessage, "idempotency_key"), rows)
     return len(rows)
 
 

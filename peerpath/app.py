@@ -73,6 +73,8 @@ def run_sweep(
 
 
 def smtp_settings(settings: Settings) -> SmtpSettings | None:
+    from notifications.sender import SmtpSettings
+
     if not settings.smtp_host:
         return None
     return SmtpSettings(

@@ -103,8 +103,10 @@ def _check_matches(rule: Rule, c: CheckView) -> bool:
     )
 
 
-def subjects(rule: Rule, j: JourneyFacts) -> Iterator[tuple[str, date]]:
-    """(subject, clock start) pairs the rule is about for this journey."""
+def subjects(rule: Rule, j: JourneyFacts, state: State | None = None) -> Iterator[tuple[str, date]]:
+    """(subject, clock start) pairs the rule is about for this journey; `state` is the journey's
+    effective state (for a paused journey, the state it was paused from)."""
+    state = state or j.state
     before = timedelta(days=rule.before_days)
     clock = rule.clock
     if clock is Clock.APPLIED:
@@ -112,7 +114,7 @@ def subjects(rule: Rule, j: JourneyFacts) -> Iterator[tuple[str, date]]:
     elif clock is Clock.ENTERED_STATE:
         yield "journey", j.state_since
     elif clock is Clock.CHECK_NOT_STARTED:
-        if j.state is State.CHECKS:
+        if state is State.CHECKS:
             for c in j.checks:
                 if c.status is CheckStatus.NOT_STARTED and _check_matches(rule, c):
                     yield f"check:{c.kind.value}", j.state_since
@@ -153,7 +155,7 @@ def subjects(rule: Rule, j: JourneyFacts) -> Iterator[tuple[str, date]]:
             for kind, cadence in j.pathway.supervision.items():
                 if not kinds or kind in kinds:
                     last = j.last_supervision.get(kind, j.placed_on)
-                    yield f"supervision:{kind.value}", last + timedelta(days=cadence.every_days)
+                    yield f"supervision:{kind.value}", last + timedelta(days=cadence.every_days) - before
     elif clock in (Clock.DBS_ISSUED, Clock.DBS_RECHECK):
         dbs = next((c for c in j.checks if c.kind is CheckKind.DBS), None)
         if dbs and dbs.status is CheckStatus.CLEARED and dbs.completed_on:
@@ -172,22 +174,25 @@ def _module_stage(pathway: Pathway, module_id: str) -> TrainingStage | None:
 
 
 def ladder(rule: Rule, elapsed: int) -> list[tuple[int, int]]:
-    """(step, occurrence) pairs to act on at `elapsed` days: every due escalation, and only the
-    latest due reminder (after missed nights one reminder is enough; every escalation counts)."""
+    """(step, occurrence) pairs to act on at `elapsed` days: every due escalation (each repeat of a
+    repeated escalation too), and only the latest due reminder: after missed nights one reminder
+    is enough, but every escalation counts."""
     due = [i for i, s in enumerate(rule.steps) if s.day <= elapsed]
     if not due:
         return []
-    fired = [(i, 0) for i in due if rule.steps[i].action is Action.ESCALATE]
+    fired = {(i, 0) for i in due if rule.steps[i].action is Action.ESCALATE}
     reminders = [i for i in due if rule.steps[i].action is Action.REMIND]
+    latest_reminder = (reminders[-1], 0) if reminders else None
     last = len(rule.steps) - 1
-    occurrence = 0
     if rule.repeat and due[-1] == last:
-        occurrence = min((elapsed - rule.steps[last].day) // rule.repeat.every, rule.repeat.times)
-    if occurrence:
-        fired = [f for f in fired if f[0] != last] + [(last, occurrence)]
-    elif reminders:
-        fired.append((reminders[-1], 0))
-    return sorted(set(fired))
+        occurrences = min((elapsed - rule.steps[last].day) // rule.repeat.every, rule.repeat.times)
+        if occurrences and rule.steps[last].action is Action.ESCALATE:
+            fired.update((last, k) for k in range(1, occurrences + 1))
+        elif occurrences:
+            latest_reminder = (last, occurrences)
+    if latest_reminder:
+        fired.add(latest_reminder)
+    return sorted(fired)
 
 
 OPEN_FOR_RULES = frozenset(
@@ -219,7 +224,7 @@ def evaluate_journey(rules: Iterable[Rule], j: JourneyFacts, as_of: date, calend
         if not _matches(rule, j, state):
             continue
         working = rule.days is DayCount.WORKING
-        for subject, anchor in subjects(rule, j):
+        for subject, anchor in subjects(rule, j, state):
             causes.add((rule.name, subject, anchor))
             if as_of < anchor or (paused and rule.pausable):
                 continue  # not started yet, or the clock stands still while the journey is paused

@@ -89,6 +89,11 @@ class AppliesTo(Strict):
 
 
 CHECK_CLOCKS = {Clock.CHECK_NOT_STARTED, Clock.CHECK_REQUESTED, Clock.CHECK_EXPIRES}
+# Clocks that count down to a date: only these can start `before_days` ahead of it.
+COUNTDOWN_CLOCKS = {
+    Clock.CHECK_EXPIRES, Clock.START_DATE, Clock.TRAINING_DUE, Clock.REFRESHER_DUE, Clock.REVIEW_DUE,
+    Clock.PROBATION_END, Clock.DBS_RECHECK, Clock.SUPERVISION_DUE,
+}  # fmt: skip
 
 
 class Rule(Strict):
@@ -115,6 +120,8 @@ class Rule(Strict):
         days = [s.day for s in self.steps]
         if days != sorted(days):
             raise ValueError("steps must be in day order")
+        if self.before_days and self.clock not in COUNTDOWN_CLOCKS:
+            raise ValueError(f"before_days needs a clock that counts down to a date ({', '.join(sorted(COUNTDOWN_CLOCKS))})")
         if self.applies_to.checks and self.clock not in CHECK_CLOCKS:
             raise ValueError(f"applies_to.checks needs a check clock ({', '.join(sorted(CHECK_CLOCKS))})")
         return self

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,8 +76,15 @@ class RuleSet:
     overrides: tuple[Override, ...] = ()
     sources: tuple[str, ...] = field(default=(), compare=False)
 
+    _resolved: dict[tuple[str, str], tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
+
     def for_journey(self, organisation: str, pathway: str) -> tuple[Rule, ...]:
-        return _resolve(self, organisation, pathway)
+        """The rules in force for one (organisation, pathway), overrides applied; cached per pair."""
+        key = (organisation, pathway)
+        rules = self._resolved.get(key)
+        if rules is None:
+            rules = self._resolved[key] = _resolve(self, organisation, pathway)
+        return rules
 
     def applied_overrides(self, organisation: str | None, pathway: str | None) -> list[Override]:
         return sorted(
@@ -90,7 +96,6 @@ def _override_applies(o: Override, organisation: str | None, pathway: str | None
     return (o.organisation is None or o.organisation == organisation) and (o.pathway is None or o.pathway == pathway)
 
 
-@functools.lru_cache(maxsize=4096)
 def _resolve(ruleset: RuleSet, organisation: str, pathway: str) -> tuple[Rule, ...]:
     """Overrides apply from least to most specific: pathway, then organisation, then both."""
     overrides = ruleset.applied_overrides(organisation, pathway)

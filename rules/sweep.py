@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from lifecycle.clock import utc_now
@@ -169,8 +169,14 @@ def _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, s
         evaluated = evaluate_journey(ruleset.for_journey(j.employer, j.pathway.id), j, as_of, calendars.get(j.employer, base))
         due.extend(evaluated.actions)
         causes[j.id] = evaluated.causes
-    existing = _existing_keys(session, [a.key for a in due])
-    new = [a for a in due if a.key not in existing]
+    now = utc_now()
+    if dry_run:
+        existing = _existing_keys(session, [a.key for a in due])
+        new = [a for a in due if a.key not in existing]
+    else:
+        # The ledger's unique key decides what is new: rows another sweep already wrote are skipped.
+        ids_by_key = _insert_ledger(session, due, as_of, now)
+        new = [a for a in due if a.key in ids_by_key]
     by_id = {j.id: j for j in facts}
     people = _people(session, ids)
     reasons = {r.name: r.reason for r in ruleset.rules}
@@ -187,25 +193,43 @@ def _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, s
     if dry_run:
         result.planned.extend(planned)
         return
-    now = utc_now()
-    rows = [
-        RuleAction(key=a.key, journey_id=a.journey_id, rule=a.rule, subject=a.subject, anchor=a.anchor, step=a.step,
-                   occurrence=a.occurrence, action=a.action.value, role=a.role.value, template=a.template, as_of=as_of,
-                   created_at=now)
-        for a in new
+    escalations = [
+        {"action_id": ids_by_key[p.action.key], "journey_id": p.action.journey_id, "rule": p.action.rule,
+         "subject": p.action.subject, "anchor": p.action.anchor, "role": p.action.role.value, "opened_on": as_of,
+         "organisation_id": p.recipient.organisation_id if p.recipient else None}
+        for p in planned
+        if p.action.action is Action.ESCALATE
     ]  # fmt: skip
-    session.add_all(rows)
-    session.flush()
-    for row, p in zip(rows, planned, strict=True):
-        if p.action.action is Action.ESCALATE:
-            session.add(
-                Escalation(action_id=row.id, journey_id=row.journey_id, rule=row.rule, subject=row.subject,
-                           anchor=row.anchor, role=row.role, opened_on=as_of,
-                           organisation_id=p.recipient.organisation_id if p.recipient else None)
-            )  # fmt: skip
+    if escalations:
+        session.execute(insert(Escalation.__table__), escalations)
     if sink and planned:
         sink(session, planned, now)
     result.escalations_closed += _close_cleared(session, ids, causes, as_of)
+
+
+def _insert_ledger(session: Session, due: list[DueAction], as_of: date, now: datetime) -> dict[str, int]:
+    """Insert the ledger rows that are new; returns {key: id} for exactly those."""
+    if not due:
+        return {}
+    rows = [
+        {"key": a.key, "journey_id": a.journey_id, "rule": a.rule, "subject": a.subject, "anchor": a.anchor,
+         "step": a.step, "occurrence": a.occurrence, "action": a.action.value, "role": a.role.value,
+         "template": a.template, "as_of": as_of, "created_at": now}
+        for a in {a.key: a for a in due}.values()
+    ]  # fmt: skip
+    table = RuleAction.__table__
+    stmt = upsert_ignoring(session, RuleAction, "key").returning(table.c.key, table.c.id)
+    return {key: row_id for key, row_id in session.execute(stmt, rows)}
+
+
+def upsert_ignoring(session: Session, model: type, column: str):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (column) DO NOTHING, for SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    # The table, not the mapped class: plain Core executemany, without the ORM's per-row bookkeeping.
+    return dialect_insert(model.__table__).on_conflict_do_nothing(index_elements=[column])
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:

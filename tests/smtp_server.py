@@ -15,7 +15,8 @@ Failures can be injected, each for a number of times (`None`: until cleared):
   the client gives up; a message whose client has hung up by then is not counted as delivered);
 - `stop()` / `start()`: the server goes down and comes back on the same port.
 
-Use the `smtp` fixture (function scope), or the class directly for other set-ups.
+Use the `smtp` fixture (function scope; `from tests.smtp_server import smtp_fixture` registers it),
+or the class directly for other set-ups.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
-from notifications.sink import HOST, free_port
 from notifications.sender import SmtpSettings
+from notifications.sink import HOST, free_port
 
 
 @dataclass
@@ -71,7 +72,11 @@ class _Handler:
         with self.server._lock:
             self.server.seen.append(parsed)
             drop = self.server._drop is not None and self.server._drop.use()
-            delay = self.server._delay_seconds if self.server._delay is not None and self.server._delay.use() else 0.0
+            delay = (
+                self.server._delay_seconds
+                if self.server._delay is not None and self.server._delay.use()
+                else 0.0
+            )
         if drop:
             server.transport.close()  # the client sees the connection go while it waits for the reply
             return "421 connection dropped"  # never reaches the client
@@ -165,7 +170,9 @@ class RecordingSmtpServer:
 
     def delivered_to(self, address: str) -> list[EmailMessage]:
         with self._lock:
-            return [m for m, (_, rcpts) in zip(self.messages, self.envelopes, strict=True) if address in rcpts]
+            return [
+                m for m, (_, rcpts) in zip(self.messages, self.envelopes, strict=True) if address in rcpts
+            ]
 
     def by_message_id(self, message_id: str) -> list[EmailMessage]:
         with self._lock:
@@ -176,8 +183,9 @@ class RecordingSmtpServer:
             return [str(m["Message-ID"]).strip() for m in self.seen]
 
 
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
+@pytest.fixture(name="smtp")
+def smtp_fixture() -> Iterator[RecordingSmtpServer]:
+    """A running server; import this name into a test module (or conftest) to use the `smtp` fixture."""
     server = RecordingSmtpServer()
     server.start()
     try:

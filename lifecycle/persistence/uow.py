@@ -20,6 +20,7 @@ from lifecycle.persistence.database import writer
 from lifecycle.persistence.models import Base, Candidate, Event, Journey, Organisation, Team
 from lifecycle.states import State
 
+CONFLICT = "the journey was changed by someone else meanwhile; reload it and try again"
 _REF = re.compile(r"^\s*([JC])-?0*(\d{1,12})\s*$", re.IGNORECASE)
 
 
@@ -64,6 +65,8 @@ class UnitOfWork:
                 session.rollback()  # a no-op after commit; undoes everything after an error
             finally:
                 session.close()
+        if isinstance(exc, StaleDataError):  # an autoflush inside the block met a concurrent write
+            raise ConflictError(CONFLICT) from None
 
     def commit(self) -> None:
         try:
@@ -72,7 +75,7 @@ class UnitOfWork:
             else:
                 self.session.flush()
         except StaleDataError:
-            raise ConflictError("the journey was changed by someone else meanwhile; reload it and try again") from None
+            raise ConflictError(CONFLICT) from None
         except IntegrityError as exc:
             raise ConflictError(f"conflicting data: {_integrity_reason(exc)}") from None
 
@@ -102,6 +105,15 @@ class UnitOfWork:
 
     def candidate_by_email(self, email: str) -> Candidate | None:
         return self.session.scalars(select(Candidate).where(Candidate.email == email)).one_or_none()
+
+    def entered_at(self, journey: Journey, state: State) -> datetime | None:
+        """When the journey last entered `state`, from the event log."""
+        return self.session.scalar(
+            select(Event.occurred_at)
+            .where(Event.journey_id == journey.id, Event.to_state == state)
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
 
     def pathway_of(self, journey: Journey) -> Pathway:
         return self.pathways.get(journey.pathway_id, journey.pathway_version)

@@ -17,10 +17,12 @@ from email.utils import parsedate_to_datetime
 
 import icalendar
 import pytest
-from sqlalchemy import func, select
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from lifecycle import service
-from lifecycle.errors import InvalidInput
+from lifecycle.errors import ConflictError, InvalidInput
 from lifecycle.persistence.models import Journey, Organisation
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import State
@@ -29,10 +31,14 @@ from notifications.dead_letter import DEAD_LETTER
 from notifications.dispatch import LEASE, DispatchResult, RetryPolicy, dispatch
 from notifications.invites import invite_uid
 from notifications.models import OutboxMessage, OutboxStatus
-from notifications.outbox import new_message_id
+from notifications.outbox import new_message_id, retry_now
+from notifications.render import when
 from rules.persistence import Escalation
 from tests.factories import journey_in, programme
-from tests.smtp_server import RecordingSmtpServer, smtp  # noqa: F401 - the `smtp` fixture
+from tests.smtp_server import (
+    RecordingSmtpServer,
+    smtp_fixture,  # noqa: F401 - registers the `smtp` fixture
+)
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 FROM = "noreply@peerpath.example.org"
@@ -191,7 +197,10 @@ def test_headers_and_both_parts(uow: UnitOfWork, world: dict[str, int], smtp: Re
     assert "J-000001" in text.get_content() and "J-000001" in html.get_content()
     assert "<html" in html.get_content().lower() or "<p" in html.get_content().lower()
     assert not list(nmh.iter_attachments())
-    assert smtp.envelopes[[str(m["Message-ID"]) for m in smtp.messages].index(nmh_mid)] == (FROM, [CANDIDATE[1]])
+    assert smtp.envelopes[[str(m["Message-ID"]) for m in smtp.messages].index(nmh_mid)] == (
+        FROM,
+        [CANDIDATE[1]],
+    )
 
     (mind,) = smtp.by_message_id(mind_mid)
     assert address(mind, "From").display_name == "North Mind"
@@ -203,7 +212,9 @@ def test_headers_and_both_parts(uow: UnitOfWork, world: dict[str, int], smtp: Re
         assert aware(sent.sent_at) == NOW and sent.last_error is None
 
 
-def test_a_message_without_an_organisation_comes_from_peerpath(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_a_message_without_an_organisation_comes_from_peerpath(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     _, mid = add_message(uow, world, org=None)
     assert run(uow, smtp, Clock()).sent == 1
     (message,) = smtp.by_message_id(mid)
@@ -218,28 +229,51 @@ def ics_of(message: EmailMessage) -> icalendar.Calendar:
     return icalendar.Calendar.from_ical(attachment.get_content())
 
 
-def test_an_invitation_carries_an_ics_whose_uid_survives_a_reschedule(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_an_invitation_carries_an_ics_whose_uid_survives_a_reschedule(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     first_time = datetime(2026, 3, 17, 14, 30, tzinfo=UTC)
     moved_time = datetime(2026, 3, 19, 10, 0, tzinfo=UTC)
     seed = {"uid_seed": "J-000001/interview", "minutes": 60, "summary": "Interview"}
-    _, first = add_message(uow, world, template="invite-interview", invite={**seed, "sequence": 0},
-                           starts_at=first_time, location="Room 4, Trust HQ", subject="interview")  # fmt: skip
-    _, moved = add_message(uow, world, template="invite-interview", invite={**seed, "sequence": 1},
-                           starts_at=moved_time, location="Room 2, Trust HQ", subject="interview")  # fmt: skip
-    _, no_time = add_message(uow, world, template="invite-interview", invite={**seed, "sequence": 2}, subject="interview")
+    _, first = add_message(
+        uow,
+        world,
+        invite={**seed, "sequence": 0},
+        starts_at=first_time,
+        location="Room 4, Trust HQ",
+        template="invite-interview",
+        subject="interview",
+    )
+    _, moved = add_message(
+        uow,
+        world,
+        invite={**seed, "sequence": 1},
+        starts_at=moved_time,
+        location="Room 2, Trust HQ",
+        template="invite-interview",
+        subject="interview",
+    )
+    _, no_time = add_message(
+        uow, world, template="invite-interview", invite={**seed, "sequence": 2}, subject="interview"
+    )
 
     assert run(uow, smtp, Clock()).sent == 3
 
     events = []
-    for mid, sequence, start, place in ((first, 0, first_time, "Room 4, Trust HQ"), (moved, 1, moved_time, "Room 2, Trust HQ")):
+    for mid, sequence, start, place in (
+        (first, 0, first_time, "Room 4, Trust HQ"),
+        (moved, 1, moved_time, "Room 2, Trust HQ"),
+    ):
         (message,) = smtp.by_message_id(mid)
         assert message.get_content_type() == "multipart/mixed"
+        subject = str(message["Subject"])  # long enough to be folded on the wire: one line once read
+        assert subject == f"Your interview with {NMH_NAME}, {when(start)}" and "\n" not in subject
         assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
         calendar = ics_of(message)
         assert str(calendar["METHOD"]) == "REQUEST"
         (event,) = calendar.walk("VEVENT")
         assert str(event["UID"]) == invite_uid("J-000001/interview")
-        assert int(event["SEQUENCE"]) == sequence
+        assert event.decoded("SEQUENCE") == sequence
         assert event.decoded("DTSTART") == start
         assert event.decoded("DTEND") == start + timedelta(minutes=60)
         assert str(event["SUMMARY"]) == "Interview" and str(event["LOCATION"]) == place
@@ -281,7 +315,9 @@ def test_a_dropped_connection_is_retried_with_the_same_message_id_and_delivered_
     assert aware(sent.sent_at) == clock.at
 
 
-def test_a_temporary_refusal_waits_its_back_off(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_a_temporary_refusal_waits_its_back_off(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     row_id, mid = add_message(uow, world)
     clock = Clock()
     smtp.refuse(CANDIDATE[1], 450, times=1)
@@ -307,7 +343,9 @@ def test_a_temporary_refusal_waits_its_back_off(uow: UnitOfWork, world: dict[str
     assert smtp.count(mid) == 1 and row(uow, row_id).attempts == 2
 
 
-def test_back_off_grows_with_each_attempt(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_back_off_grows_with_each_attempt(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     row_id, _ = add_message(uow, world)
     smtp.refuse(CANDIDATE[1], 451)
     policy = RetryPolicy(max_attempts=10, base=timedelta(seconds=30), cap=timedelta(minutes=3))
@@ -379,7 +417,9 @@ def test_a_permanent_refusal_is_dead_at_once_and_the_coordinator_is_told(
     assert row(uow, dead_id).status is OutboxStatus.DEAD  # a dead message stays dead
 
 
-def test_a_refused_dead_letter_is_not_reported_again(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_a_refused_dead_letter_is_not_reported_again(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     add_message(uow, world, to=("Nobody", "nobody@example.com"))
     smtp.refuse("nobody@example.com", 550)
     smtp.refuse(COORDINATOR[1], 550)
@@ -388,7 +428,10 @@ def test_a_refused_dead_letter_is_not_reported_again(uow: UnitOfWork, world: dic
     clock.advance(seconds=1)
     assert run(uow, smtp, clock).dead == 1  # the dead letter itself
     assert [r.status for r in rows(uow)] == [OutboxStatus.DEAD, OutboxStatus.DEAD]
-    assert [e.rule for e in escalations(uow)] == [DEAD_LETTER, DEAD_LETTER]  # open, listed for the coordinator
+    assert [e.rule for e in escalations(uow)] == [
+        DEAD_LETTER,
+        DEAD_LETTER,
+    ]  # open, listed for the coordinator
 
 
 def test_a_message_goes_dead_after_max_attempts_and_the_coordinator_is_told(
@@ -407,7 +450,9 @@ def test_a_message_goes_dead_after_max_attempts_and_the_coordinator_is_told(
     assert outcomes == [(0, 1, 0), (0, 1, 0), (0, 0, 1)]
 
     dead = row(uow, row_id)
-    assert dead.status is OutboxStatus.DEAD and dead.attempts == 3 and (dead.last_error or "").startswith("450")
+    assert (
+        dead.status is OutboxStatus.DEAD and dead.attempts == 3 and (dead.last_error or "").startswith("450")
+    )
     assert smtp.refused == [CANDIDATE[1]] * 3 and smtp.count(mid) == 0
     (escalation,) = escalations(uow)
     assert escalation.rule == DEAD_LETTER and escalation.subject == f"message:{row_id}"
@@ -422,7 +467,9 @@ def test_a_message_goes_dead_after_max_attempts_and_the_coordinator_is_told(
 # The server down, then up
 
 
-def test_server_down_then_up_nothing_lost_each_delivered_once(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_server_down_then_up_nothing_lost_each_delivered_once(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     ids = dict(add_message(uow, world, to=(f"Person{n}", f"person{n}@example.com")) for n in range(12))
     smtp.stop()
     clock = Clock()
@@ -454,7 +501,9 @@ def test_server_down_then_up_nothing_lost_each_delivered_once(uow: UnitOfWork, w
     assert sum(smtp.deliveries.values()) == 12
 
 
-def test_the_server_going_away_mid_run_loses_nothing(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_the_server_going_away_mid_run_loses_nothing(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     """Some are delivered, the connection drops, the rest wait; later each is delivered exactly once."""
     ids = [add_message(uow, world, to=(f"Person{n}", f"person{n}@example.com"))[1] for n in range(6)]
     clock = Clock()
@@ -473,9 +522,15 @@ def test_the_server_going_away_mid_run_loses_nothing(uow: UnitOfWork, world: dic
 # Leases and configuration
 
 
-def test_a_row_stuck_in_sending_is_reclaimed_after_the_lease(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
-    stale_id, stale_mid = add_message(uow, world, status=OutboxStatus.SENDING, attempts=1, claimed_at=NOW - LEASE - timedelta(seconds=1))
-    fresh_id, fresh_mid = add_message(uow, world, status=OutboxStatus.SENDING, attempts=1, claimed_at=NOW - LEASE + timedelta(minutes=1))
+def test_a_row_stuck_in_sending_is_reclaimed_after_the_lease(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
+    stale_id, stale_mid = add_message(
+        uow, world, status=OutboxStatus.SENDING, attempts=1, claimed_at=NOW - LEASE - timedelta(seconds=1)
+    )
+    fresh_id, fresh_mid = add_message(
+        uow, world, status=OutboxStatus.SENDING, attempts=1, claimed_at=NOW - LEASE + timedelta(minutes=1)
+    )
 
     result = run(uow, smtp, Clock())
 
@@ -491,7 +546,9 @@ def test_a_row_stuck_in_sending_is_reclaimed_after_the_lease(uow: UnitOfWork, wo
     assert smtp.count(fresh_mid) == 1
 
 
-def test_without_smtp_settings_dispatch_refuses_and_leaves_rows_pending(uow: UnitOfWork, world: dict[str, int]) -> None:
+def test_without_smtp_settings_dispatch_refuses_and_leaves_rows_pending(
+    uow: UnitOfWork, world: dict[str, int]
+) -> None:
     row_id, _ = add_message(uow, world)
     with pytest.raises(InvalidInput, match="PEERPATH_SMTP_HOST"):
         asyncio.run(dispatch(uow, None, now=Clock()))
@@ -502,10 +559,84 @@ def test_without_smtp_settings_dispatch_refuses_and_leaves_rows_pending(uow: Uni
         assert uow.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
 
-def test_limit_sends_at_most_that_many(uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer) -> None:
+def test_limit_sends_at_most_that_many(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
     for n in range(5):
         add_message(uow, world, to=(f"Person{n}", f"person{n}@example.com"))
     assert run(uow, smtp, Clock(), limit=3, batch=2).sent == 3
     assert sorted(r.status.value for r in rows(uow)) == ["pending", "pending", "sent", "sent", "sent"]
     assert run(uow, smtp, Clock()).sent == 2
     assert sum(smtp.deliveries.values()) == 5 and set(smtp.deliveries.values()) == {1}
+
+
+# Product bugs, pinned
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(IntegrityError, ConflictError),
+    reason="product bug: notifications/dead_letter.py report_dead() writes idempotency_key "
+    "'dead-letter|<id>' again when a message retried with `outbox retry` dies a second time: the "
+    "UNIQUE violation aborts record(), dispatch raises, and the whole batch (messages already "
+    "delivered included) stays in `sending`, to be sent again after the lease",
+)
+def test_a_retried_dead_message_that_dies_again_does_not_crash_the_dispatcher(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
+    dead_id, _ = add_message(uow, world, to=("Nobody", "nobody@example.com"))
+    smtp.refuse("nobody@example.com", 550)
+    clock = Clock()
+    assert run(uow, smtp, clock).dead == 1
+    clock.advance(seconds=1)
+    assert run(uow, smtp, clock).sent == 1  # the dead letter to the coordinator
+
+    assert retry_now(uow, dead_id) == "queued for the next dispatch"  # what `peerpath outbox retry` does
+    other_id, other_mid = add_message(uow, world)
+    clock = Clock(datetime.now(UTC) + timedelta(seconds=1))  # retry_now queues at the real time
+    result = run(uow, smtp, clock, concurrency=1)
+
+    assert (result.sent, result.dead) == (1, 1)
+    assert row(uow, dead_id).status is OutboxStatus.DEAD
+    assert row(uow, other_id).status is OutboxStatus.SENT
+    clock.advance(minutes=LEASE.total_seconds() / 60 + 1)
+    run(uow, smtp, clock)
+    assert smtp.count(other_mid) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(ValidationError, KeyError),
+    reason="product bug: notifications/dispatch.py _send_all() turns only PeerpathError from build() into "
+    "REFUSED; a row whose context or invite no longer validates raises out of dispatch(), leaving its whole "
+    "batch (messages already delivered included) in `sending`, re-sent after the lease, for ever",
+)
+@pytest.mark.parametrize("damage", ["context-from-an-older-schema", "invite-without-minutes"])
+def test_a_message_that_cannot_be_built_goes_dead_without_stranding_its_batch(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer, damage: str
+) -> None:
+    first_id, first_mid = add_message(uow, world, to=("First", "first@example.com"))
+    bad_id, _ = add_message(
+        uow, world, template="invite-interview", subject="interview", starts_at=NOW + timedelta(days=7),
+        invite={"uid_seed": "J-000001/interview", "sequence": 0, "minutes": 60, "summary": "Interview"},
+    )  # fmt: skip
+    last_id, last_mid = add_message(uow, world, to=("Last", "last@example.com"))
+    with uow:
+        bad = uow.session.get(OutboxMessage, bad_id)
+        assert bad is not None
+        if damage == "context-from-an-older-schema":
+            values = {"context": {**bad.context, "team_name": "a field since removed"}}
+        else:
+            values = {"invite": {"uid_seed": "J-000001/interview", "sequence": 0, "summary": "Interview"}}
+        uow.session.execute(update(OutboxMessage).where(OutboxMessage.id == bad_id).values(**values))
+        uow.commit()
+    clock = Clock()
+
+    result = run(uow, smtp, clock, concurrency=1)
+
+    assert (result.sent, result.retried, result.dead) == (2, 0, 1)
+    assert row(uow, bad_id).status is OutboxStatus.DEAD and row(uow, bad_id).last_error
+    assert {row(uow, i).status for i in (first_id, last_id)} == {OutboxStatus.SENT}
+    clock.advance(minutes=LEASE.total_seconds() / 60 + 1)
+    run(uow, smtp, clock)
+    assert (smtp.count(first_mid), smtp.count(last_mid)) == (1, 1)

@@ -26,7 +26,10 @@ from notifications.context import MessageContext
 from notifications.dispatch import DispatchResult, dispatch
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import new_message_id
-from tests.smtp_server import RecordingSmtpServer, smtp  # noqa: F401 - the `smtp` fixture
+from tests.smtp_server import (
+    RecordingSmtpServer,
+    smtp_fixture,  # noqa: F401 - registers the `smtp` fixture
+)
 
 MESSAGES = 1000
 DISPATCHERS = 2
@@ -61,7 +64,7 @@ def fill_outbox(uow: UnitOfWork, count: int) -> set[str]:
             message_ids.add(message_id)
             uow.session.add(
                 OutboxMessage(
-                    idempotency_key=f"load|{n}", message_id=message_id, journey_id=None, organisation_id=org_id,
+                    idempotency_key=f"load|{n}", message_id=message_id, organisation_id=org_id,
                     template="application-received", recipient_role="candidate", recipient_name=f"Person{n}",
                     recipient_email=f"person{n}@example.com", context=context.model_dump(mode="json"),
                     status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
@@ -71,7 +74,9 @@ def fill_outbox(uow: UnitOfWork, count: int) -> set[str]:
     return message_ids
 
 
-def test_two_dispatchers_at_once_send_every_message_exactly_once(postgres_url: str, smtp: RecordingSmtpServer) -> None:
+def test_two_dispatchers_at_once_send_every_message_exactly_once(
+    postgres_url: str, smtp: RecordingSmtpServer
+) -> None:
     empty_database(postgres_url)
     setup_engine = make_engine(postgres_url)
     try:
@@ -92,14 +97,18 @@ def test_two_dispatchers_at_once_send_every_message_exactly_once(postgres_url: s
             uow = UnitOfWork(engine, builtin_registry())
             start.wait(timeout=30)
             began = time.monotonic()
-            results[number] = asyncio.run(dispatch(uow, settings, batch=40, concurrency=4, rng=random.Random(number)))
+            results[number] = asyncio.run(
+                dispatch(uow, settings, batch=40, concurrency=4, rng=random.Random(number))
+            )
             windows[number] = (began, time.monotonic())
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             failures.append(exc)
         finally:
             engine.dispose()
 
-    threads = [threading.Thread(target=dispatcher, args=(n,), name=f"dispatcher-{n}") for n in range(DISPATCHERS)]
+    threads = [
+        threading.Thread(target=dispatcher, args=(n,), name=f"dispatcher-{n}") for n in range(DISPATCHERS)
+    ]
     began = time.monotonic()
     for thread in threads:
         thread.start()
@@ -112,7 +121,9 @@ def test_two_dispatchers_at_once_send_every_message_exactly_once(postgres_url: s
     assert sum(r.sent for r in results.values()) == MESSAGES
     assert all(r.retried == 0 and r.dead == 0 and r.errors == [] for r in results.values())
     assert all(r.sent > 0 for r in results.values()), {n: r.sent for n, r in results.items()}  # both did work
-    assert max(w[0] for w in windows.values()) < min(w[1] for w in windows.values()), "the dispatchers never overlapped"
+    assert max(w[0] for w in windows.values()) < min(w[1] for w in windows.values()), (
+        "the dispatchers never overlapped"
+    )
 
     # At the server: every message exactly once, nothing else.
     assert set(smtp.deliveries) == expected
@@ -123,10 +134,17 @@ def test_two_dispatchers_at_once_send_every_message_exactly_once(postgres_url: s
     check = make_engine(postgres_url)
     try:
         with check.connect() as conn:
-            by_status = dict(conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
-            attempts = dict(conn.execute(select(OutboxMessage.attempts, func.count()).group_by(OutboxMessage.attempts)).all())
+            by_status = dict(
+                conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+            )
+            attempts = dict(
+                conn.execute(
+                    select(OutboxMessage.attempts, func.count()).group_by(OutboxMessage.attempts)
+                ).all()
+            )
     finally:
         check.dispose()
     assert by_status == {OutboxStatus.SENT: MESSAGES}
     assert attempts == {1: MESSAGES}
-    assert elapsed < 30, f"sending {MESSAGES} messages with {DISPATCHERS} dispatchers took {elapsed:.1f}s"
+    # About 5 s on an idle machine; the bound only catches dispatchers that serialise or stall.
+    assert elapsed < 60, f"sending {MESSAGES} messages with {DISPATCHERS} dispatchers took {elapsed:.1f}s"

@@ -111,7 +111,9 @@ def test_add_working_days_skips_weekends_and_bank_holidays(start: date, n: int, 
         (date(2026, 12, 31), date(2027, 12, 31), 253),
     ],
 )
-def test_working_days_between_counts_after_start_up_to_and_including_end(start: date, end: date, expected: int) -> None:
+def test_working_days_between_counts_after_start_up_to_and_including_end(
+    start: date, end: date, expected: int
+) -> None:
     assert CAL.working_days_between(start, end) == expected
 
 
@@ -138,7 +140,9 @@ def test_add_then_count_is_the_identity(start: date, n: int) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(start=days_in_range, span=st.integers(min_value=0, max_value=60))
-def test_count_matches_a_day_by_day_walk_and_adding_it_back_lands_on_or_before_end(start: date, span: int) -> None:
+def test_count_matches_a_day_by_day_walk_and_adding_it_back_lands_on_or_before_end(
+    start: date, span: int
+) -> None:
     end = start + timedelta(span)
     walked = sum(1 for k in range(1, span + 1) if CAL.is_working_day(start + timedelta(k)))
     count = CAL.working_days_between(start, end)

@@ -14,7 +14,7 @@ import pytest
 
 from lifecycle.domain import CheckView, ReviewView, TrainingView, refresher_due, review_plan, training_plan
 from lifecycle.pathways import add_months, builtin_registry
-from lifecycle.states import CheckKind, CheckStatus, Party, State, SupervisionKind
+from lifecycle.states import CheckKind, CheckStatus, Party, State
 from notifications.render import template_names
 from rules.calendar import WorkingCalendar
 from rules.evaluator import JourneyFacts, evaluate_journey
@@ -33,7 +33,9 @@ K, S, P = CheckKind, CheckStatus, Party
 
 
 def journey(state: State, **kw: object) -> JourneyFacts:
-    base: dict[str, object] = dict(id=7, pathway=MH, state=state, state_since=MON, applied_on=MON, employer="NMH")
+    base: dict[str, object] = dict(
+        id=7, pathway=MH, state=state, state_since=MON, applied_on=MON, employer="NMH"
+    )
     base.update(kw)
     return JourneyFacts(**base)  # type: ignore[arg-type]
 
@@ -54,7 +56,9 @@ def all_cleared(**overrides: CheckView) -> tuple[CheckView, ...]:
     return tuple(checks.values())
 
 
-def actions(rule: str, j: JourneyFacts, on: date, calendar: WorkingCalendar = CAL) -> set[tuple[str, int, int, Action, Role, str]]:
+def actions(
+    rule: str, j: JourneyFacts, on: date, calendar: WorkingCalendar = CAL
+) -> set[tuple[str, int, int, Action, Role, str]]:
     result = evaluate_journey([RULES[rule]], j, on, calendar)
     return {(a.subject, a.step, a.occurrence, a.action, a.role, a.template) for a in result.actions}
 
@@ -71,7 +75,9 @@ class Case:
     due_on: date | None = None  # the date the clock counts down to, for `before_days` rules
 
     def on(self, day: int) -> date:
-        return CAL.add_working_days(self.anchor, day) if self.days == "working" else self.anchor + timedelta(day)
+        return (
+            CAL.add_working_days(self.anchor, day) if self.days == "working" else self.anchor + timedelta(day)
+        )
 
 
 # Start dates for the date-bearing rules
@@ -88,133 +94,306 @@ FIRST_REVIEW = next(r for r in REVIEWS if r.name == "first")
 PROBATION_END = add_months(PLACED, MH.probation.months)
 RECHECK = add_months(DBS_ISSUED, MH.checks.dbs.recheck_months or 0)
 EASTER_MONDAY_2026_WEEK = date(2026, 3, 30)  # Monday before Good Friday (3 April) and Easter Monday (6 April)
-CHRISTMAS_WEEK_2026 = date(2026, 12, 21)  # Monday before Christmas Day, the Boxing Day substitute and New Year
+CHRISTMAS_WEEK_2026 = date(
+    2026, 12, 21
+)  # Monday before Christmas Day, the Boxing Day substitute and New Year
 
 CASES: tuple[Case, ...] = (
-    Case("application-acknowledgement", journey(State.APPLIED), "journey", MON, "working",
-         ((0, "remind", "candidate", "application-received"),)),
-    Case("shortlisting-delay", journey(State.APPLIED), "journey", MON, "working",
-         ((5, "remind", "coordinator", "shortlisting-due"),
-          (10, "escalate", "employer_hr", "shortlisting-overdue"),
-          (15, "escalate", "programme_lead", "shortlisting-overdue"))),
-    Case("interview-scheduling", journey(State.SHORTLISTED), "journey", MON, "working",
-         ((3, "remind", "coordinator", "interview-scheduling-due"),
-          (7, "escalate", "employer_hr", "interview-scheduling-overdue"))),
-    Case("interview-outcome", journey(State.INTERVIEWED), "journey", MON, "working",
-         ((3, "remind", "coordinator", "interview-outcome-due"),
-          (7, "escalate", "employer_hr", "interview-outcome-overdue"))),
-    Case("offer-response", journey(State.OFFERED), "journey", MON, "working",
-         ((3, "remind", "candidate", "offer-response-due"),
-          (7, "remind", "candidate", "offer-response-due"),
-          (10, "escalate", "coordinator", "offer-response-overdue"))),
-    Case("check-not-started",
-         journey(State.CHECKS, state_since=EASTER_MONDAY_2026_WEEK,
-                 checks=(cleared(K.IDENTITY), CheckView(kind=K.DBS, status=S.NOT_STARTED))),
-         "check:dbs", EASTER_MONDAY_2026_WEEK, "working",
-         ((2, "remind", "candidate", "check-start"),
-          (5, "remind", "candidate", "check-start"),
-          (8, "escalate", "coordinator", "check-not-started")),
-         dates=(date(2026, 4, 1), date(2026, 4, 8), date(2026, 4, 13))),
-    Case("identity-and-right-to-work-waiting", journey(State.CHECKS, checks=(waiting(K.IDENTITY, P.CANDIDATE),)),
-         "check:identity:candidate", MON, "working",
-         ((3, "remind", "candidate", "check-documents"),
-          (6, "remind", "candidate", "check-documents"),
-          (9, "escalate", "coordinator", "check-stalled"))),
-    Case("references-chase",
-         journey(State.CHECKS, checks=(waiting(K.REFERENCES, P.REFEREE, CHRISTMAS_WEEK_2026),)),
-         "check:references:referee", CHRISTMAS_WEEK_2026, "working",
-         ((2, "remind", "candidate", "reference-chase"),
-          (4, "remind", "coordinator", "reference-chase-referee"),
-          (6, "remind", "candidate", "reference-chase"),
-          (8, "escalate", "employer_hr", "check-stalled"),
-          (10, "remind", "coordinator", "reference-chase-referee"),
-          (12, "escalate", "programme_lead", "check-stalled")),
-         # 22, 23, 24 Dec; Christmas Fri 25, weekend, Boxing Day substitute Mon 28; 29, 30, 31;
-         # New Year Fri 1 Jan; 4, 5, 6, 7, 8, 11 Jan.
-         dates=(date(2026, 12, 23), date(2026, 12, 29), date(2026, 12, 31), date(2027, 1, 5),
-                date(2027, 1, 7), date(2027, 1, 11))),
-    Case("dbs-application-with-candidate", journey(State.CHECKS, checks=(waiting(K.DBS, P.CANDIDATE),)),
-         "check:dbs:candidate", MON, "working",
-         ((2, "remind", "candidate", "dbs-application"),
-          (5, "remind", "candidate", "dbs-application"),
-          (8, "escalate", "coordinator", "check-stalled"))),
-    Case("dbs-stall", journey(State.CHECKS, checks=(waiting(K.DBS, P.DBS),)), "check:dbs:dbs", MON, "calendar",
-         ((14, "remind", "coordinator", "dbs-overdue"),
-          (30, "escalate", "employer_hr", "dbs-overdue"),
-          (60, "escalate", "programme_lead", "dbs-overdue")),
-         dates=(date(2026, 11, 16), date(2026, 12, 2), date(2027, 1, 1))),
-    Case("occupational-health", journey(State.CHECKS, checks=(waiting(K.WORK_HEALTH, P.OCCUPATIONAL_HEALTH),)),
-         "check:work_health:occupational_health", MON, "working",
-         ((5, "remind", "coordinator", "occupational-health-chase"),
-          (10, "escalate", "employer_hr", "check-stalled"),
-          (15, "escalate", "programme_lead", "check-stalled"))),
-    Case("check-waiting-on-organisation", journey(State.CHECKS, checks=(waiting(K.RIGHT_TO_WORK, P.EMPLOYER_HR),)),
-         "check:right_to_work:employer_hr", MON, "working",
-         ((3, "remind", "coordinator", "check-stalled"),
-          (6, "escalate", "employer_hr", "check-stalled"),
-          (10, "escalate", "programme_lead", "check-stalled"))),
-    Case("right-to-work-expiry",
-         journey(State.PROBATION, placed_on=PLACED, checks=all_cleared(right_to_work=cleared(K.RIGHT_TO_WORK, expires_on=EXPIRY))),
-         "check:right_to_work", EXPIRY - timedelta(60), "calendar",
-         ((0, "remind", "candidate", "right-to-work-expiry"),
-          (30, "escalate", "employer_hr", "right-to-work-expiry-escalation"),
-          (53, "escalate", "programme_lead", "right-to-work-expiry-escalation")),
-         dates=(date(2027, 1, 30), date(2027, 3, 1), date(2027, 3, 24)), due_on=EXPIRY),
-    Case("start-date-with-checks-open",
-         journey(State.CLEARED, start_date=date(2026, 12, 7),
-                 checks=all_cleared(dbs=CheckView(kind=K.DBS, status=S.ADULT_FIRST_CLEAR, completed_on=MON))),
-         "journey", date(2026, 11, 23), "calendar",
-         ((0, "remind", "coordinator", "start-date-checks-open"),
-          (7, "escalate", "employer_hr", "start-date-checks-open")),
-         due_on=date(2026, 12, 7)),
-    Case("mandatory-training-due",
-         journey(State.INDUCTION, start_date=START, training=(TrainingView("fire_safety", FIRE_SAFETY_DUE),)),
-         "module:fire_safety", FIRE_SAFETY_DUE - timedelta(7), "calendar",
-         ((0, "remind", "candidate", "training-due"),
-          (10, "remind", "host_supervisor", "training-overdue"),
-          (21, "escalate", "coordinator", "training-overdue")),
-         due_on=FIRE_SAFETY_DUE),
-    Case("care-certificate-deadline",
-         journey(State.PROBATION, start_date=START, placed_on=PLACED, training=(CARE_CERT,)),
-         "module:care_certificate", START + timedelta(weeks=12) - timedelta(14), "calendar",
-         ((0, "remind", "candidate", "training-due"),
-          (14, "escalate", "host_supervisor", "training-overdue"),
-          (28, "escalate", "clinical_lead", "training-overdue")),
-         due_on=START + timedelta(weeks=12)),
-    Case("training-refresher",
-         journey(State.EMBEDDED, placed_on=PLACED,
-                 training=(TrainingView("fire_safety", FIRE_SAFETY_DUE, FIRE_DONE, FIRE_REFRESHER),)),
-         "module:fire_safety", date(2027, 12, 6), "calendar",
-         ((0, "remind", "candidate", "refresher-due"),
-          (30, "escalate", "host_supervisor", "refresher-lapsed")),
-         dates=(date(2027, 12, 6), date(2028, 1, 5)), due_on=date(2028, 1, 5)),
-    Case("probation-review-due", journey(State.PROBATION, placed_on=PLACED, reviews=REVIEWS),
-         "review:first", PLACED + timedelta(weeks=8) - timedelta(7), "calendar",
-         ((0, "remind", "host_supervisor", "review-due"),
-          (14, "escalate", "clinical_lead", "review-overdue")),
-         due_on=PLACED + timedelta(weeks=8)),
-    Case("final-review-missing", journey(State.PROBATION, placed_on=PLACED, reviews=REVIEWS),
-         "review:final", date(2027, 5, 2) - timedelta(14), "calendar",
-         ((0, "escalate", "host_supervisor", "final-review-missing"),
-          (7, "escalate", "employer_hr", "final-review-missing")),
-         dates=(date(2027, 4, 18), date(2027, 4, 25)), due_on=date(2027, 5, 2)),
-    Case("supervision-missed", journey(State.PROBATION, placed_on=PLACED),
-         "supervision:peer", PLACED + timedelta(days=14), "working",
-         ((3, "remind", "host_supervisor", "supervision-overdue"),
-          (8, "escalate", "clinical_lead", "supervision-overdue"),
-          (15, "escalate", "employer_hr", "supervision-overdue")),
-         dates=(date(2026, 11, 19), date(2026, 11, 26), date(2026, 12, 7))),
-    Case("dbs-update-service", journey(State.INDUCTION, checks=all_cleared(dbs=cleared(K.DBS, DBS_ISSUED))),
-         "check:dbs", DBS_ISSUED, "calendar",
-         ((7, "remind", "candidate", "dbs-update-service"),
-          (21, "remind", "candidate", "dbs-update-service"),
-          (26, "escalate", "coordinator", "dbs-update-service-escalation"))),
-    Case("dbs-recheck",
-         journey(State.EMBEDDED, placed_on=PLACED, checks=all_cleared(dbs=cleared(K.DBS, DBS_ISSUED, update_service=True))),
-         "check:dbs", date(2029, 11, 2) - timedelta(30), "calendar",
-         ((0, "remind", "coordinator", "dbs-recheck"),
-          (30, "escalate", "employer_hr", "dbs-recheck")),
-         dates=(date(2029, 10, 3), date(2029, 11, 2)), due_on=date(2029, 11, 2)),
+    Case(
+        "application-acknowledgement",
+        journey(State.APPLIED),
+        "journey",
+        MON,
+        "working",
+        ((0, "remind", "candidate", "application-received"),),
+    ),
+    Case(
+        "shortlisting-delay",
+        journey(State.APPLIED),
+        "journey",
+        MON,
+        "working",
+        (
+            (5, "remind", "coordinator", "shortlisting-due"),
+            (10, "escalate", "employer_hr", "shortlisting-overdue"),
+            (15, "escalate", "programme_lead", "shortlisting-overdue"),
+        ),
+    ),
+    Case(
+        "interview-scheduling",
+        journey(State.SHORTLISTED),
+        "journey",
+        MON,
+        "working",
+        (
+            (3, "remind", "coordinator", "interview-scheduling-due"),
+            (7, "escalate", "employer_hr", "interview-scheduling-overdue"),
+        ),
+    ),
+    Case(
+        "interview-outcome",
+        journey(State.INTERVIEWED),
+        "journey",
+        MON,
+        "working",
+        (
+            (3, "remind", "coordinator", "interview-outcome-due"),
+            (7, "escalate", "employer_hr", "interview-outcome-overdue"),
+        ),
+    ),
+    Case(
+        "offer-response",
+        journey(State.OFFERED),
+        "journey",
+        MON,
+        "working",
+        (
+            (3, "remind", "candidate", "offer-response-due"),
+            (7, "remind", "candidate", "offer-response-due"),
+            (10, "escalate", "coordinator", "offer-response-overdue"),
+        ),
+    ),
+    Case(
+        "check-not-started",
+        journey(
+            State.CHECKS,
+            state_since=EASTER_MONDAY_2026_WEEK,
+            checks=(cleared(K.IDENTITY), CheckView(kind=K.DBS, status=S.NOT_STARTED)),
+        ),
+        "check:dbs",
+        EASTER_MONDAY_2026_WEEK,
+        "working",
+        (
+            (2, "remind", "candidate", "check-start"),
+            (5, "remind", "candidate", "check-start"),
+            (8, "escalate", "coordinator", "check-not-started"),
+        ),
+        dates=(date(2026, 4, 1), date(2026, 4, 8), date(2026, 4, 13)),
+    ),
+    Case(
+        "identity-and-right-to-work-waiting",
+        journey(State.CHECKS, checks=(waiting(K.IDENTITY, P.CANDIDATE),)),
+        "check:identity:candidate",
+        MON,
+        "working",
+        (
+            (3, "remind", "candidate", "check-documents"),
+            (6, "remind", "candidate", "check-documents"),
+            (9, "escalate", "coordinator", "check-stalled"),
+        ),
+    ),
+    Case(
+        "references-chase",
+        journey(State.CHECKS, checks=(waiting(K.REFERENCES, P.REFEREE, CHRISTMAS_WEEK_2026),)),
+        "check:references:referee",
+        CHRISTMAS_WEEK_2026,
+        "working",
+        (
+            (2, "remind", "candidate", "reference-chase"),
+            (4, "remind", "coordinator", "reference-chase-referee"),
+            (6, "remind", "candidate", "reference-chase"),
+            (8, "escalate", "employer_hr", "check-stalled"),
+            (10, "remind", "coordinator", "reference-chase-referee"),
+            (12, "escalate", "programme_lead", "check-stalled"),
+        ),
+        # 22, 23, 24 Dec; Christmas Fri 25, weekend, Boxing Day substitute Mon 28; 29, 30, 31;
+        # New Year Fri 1 Jan; 4, 5, 6, 7, 8, 11 Jan.
+        dates=(
+            date(2026, 12, 23),
+            date(2026, 12, 29),
+            date(2026, 12, 31),
+            date(2027, 1, 5),
+            date(2027, 1, 7),
+            date(2027, 1, 11),
+        ),
+    ),
+    Case(
+        "dbs-application-with-candidate",
+        journey(State.CHECKS, checks=(waiting(K.DBS, P.CANDIDATE),)),
+        "check:dbs:candidate",
+        MON,
+        "working",
+        (
+            (2, "remind", "candidate", "dbs-application"),
+            (5, "remind", "candidate", "dbs-application"),
+            (8, "escalate", "coordinator", "check-stalled"),
+        ),
+    ),
+    Case(
+        "dbs-stall",
+        journey(State.CHECKS, checks=(waiting(K.DBS, P.DBS),)),
+        "check:dbs:dbs",
+        MON,
+        "calendar",
+        (
+            (14, "remind", "coordinator", "dbs-overdue"),
+            (30, "escalate", "employer_hr", "dbs-overdue"),
+            (60, "escalate", "programme_lead", "dbs-overdue"),
+        ),
+        dates=(date(2026, 11, 16), date(2026, 12, 2), date(2027, 1, 1)),
+    ),
+    Case(
+        "occupational-health",
+        journey(State.CHECKS, checks=(waiting(K.WORK_HEALTH, P.OCCUPATIONAL_HEALTH),)),
+        "check:work_health:occupational_health",
+        MON,
+        "working",
+        (
+            (5, "remind", "coordinator", "occupational-health-chase"),
+            (10, "escalate", "employer_hr", "check-stalled"),
+            (15, "escalate", "programme_lead", "check-stalled"),
+        ),
+    ),
+    Case(
+        "check-waiting-on-organisation",
+        journey(State.CHECKS, checks=(waiting(K.RIGHT_TO_WORK, P.EMPLOYER_HR),)),
+        "check:right_to_work:employer_hr",
+        MON,
+        "working",
+        (
+            (3, "remind", "coordinator", "check-stalled"),
+            (6, "escalate", "employer_hr", "check-stalled"),
+            (10, "escalate", "programme_lead", "check-stalled"),
+        ),
+    ),
+    Case(
+        "right-to-work-expiry",
+        journey(
+            State.PROBATION,
+            placed_on=PLACED,
+            checks=all_cleared(right_to_work=cleared(K.RIGHT_TO_WORK, expires_on=EXPIRY)),
+        ),
+        "check:right_to_work",
+        EXPIRY - timedelta(60),
+        "calendar",
+        (
+            (0, "remind", "candidate", "right-to-work-expiry"),
+            (30, "escalate", "employer_hr", "right-to-work-expiry-escalation"),
+            (53, "escalate", "programme_lead", "right-to-work-expiry-escalation"),
+        ),
+        dates=(date(2027, 1, 30), date(2027, 3, 1), date(2027, 3, 24)),
+        due_on=EXPIRY,
+    ),
+    Case(
+        "start-date-with-checks-open",
+        journey(
+            State.CLEARED,
+            start_date=date(2026, 12, 7),
+            checks=all_cleared(dbs=CheckView(kind=K.DBS, status=S.ADULT_FIRST_CLEAR, completed_on=MON)),
+        ),
+        "journey",
+        date(2026, 11, 23),
+        "calendar",
+        (
+            (0, "remind", "coordinator", "start-date-checks-open"),
+            (7, "escalate", "employer_hr", "start-date-checks-open"),
+        ),
+        due_on=date(2026, 12, 7),
+    ),
+    Case(
+        "mandatory-training-due",
+        journey(State.INDUCTION, start_date=START, training=(TrainingView("fire_safety", FIRE_SAFETY_DUE),)),
+        "module:fire_safety",
+        FIRE_SAFETY_DUE - timedelta(7),
+        "calendar",
+        (
+            (0, "remind", "candidate", "training-due"),
+            (10, "remind", "host_supervisor", "training-overdue"),
+            (21, "escalate", "coordinator", "training-overdue"),
+        ),
+        due_on=FIRE_SAFETY_DUE,
+    ),
+    Case(
+        "care-certificate-deadline",
+        journey(State.PROBATION, start_date=START, placed_on=PLACED, training=(CARE_CERT,)),
+        "module:care_certificate",
+        START + timedelta(weeks=12) - timedelta(14),
+        "calendar",
+        (
+            (0, "remind", "candidate", "training-due"),
+            (14, "escalate", "host_supervisor", "training-overdue"),
+            (28, "escalate", "clinical_lead", "training-overdue"),
+        ),
+        due_on=START + timedelta(weeks=12),
+    ),
+    Case(
+        "training-refresher",
+        journey(
+            State.EMBEDDED,
+            placed_on=PLACED,
+            training=(TrainingView("fire_safety", FIRE_SAFETY_DUE, FIRE_DONE, FIRE_REFRESHER),),
+        ),
+        "module:fire_safety",
+        date(2027, 12, 6),
+        "calendar",
+        (
+            (0, "remind", "candidate", "refresher-due"),
+            (30, "escalate", "host_supervisor", "refresher-lapsed"),
+        ),
+        dates=(date(2027, 12, 6), date(2028, 1, 5)),
+        due_on=date(2028, 1, 5),
+    ),
+    Case(
+        "probation-review-due",
+        journey(State.PROBATION, placed_on=PLACED, reviews=REVIEWS),
+        "review:first",
+        PLACED + timedelta(weeks=8) - timedelta(7),
+        "calendar",
+        ((0, "remind", "host_supervisor", "review-due"), (14, "escalate", "clinical_lead", "review-overdue")),
+        due_on=PLACED + timedelta(weeks=8),
+    ),
+    Case(
+        "final-review-missing",
+        journey(State.PROBATION, placed_on=PLACED, reviews=REVIEWS),
+        "review:final",
+        date(2027, 5, 2) - timedelta(14),
+        "calendar",
+        (
+            (0, "escalate", "host_supervisor", "final-review-missing"),
+            (7, "escalate", "employer_hr", "final-review-missing"),
+        ),
+        dates=(date(2027, 4, 18), date(2027, 4, 25)),
+        due_on=date(2027, 5, 2),
+    ),
+    Case(
+        "supervision-missed",
+        journey(State.PROBATION, placed_on=PLACED),
+        "supervision:peer",
+        PLACED + timedelta(days=14),
+        "working",
+        (
+            (3, "remind", "host_supervisor", "supervision-overdue"),
+            (8, "escalate", "clinical_lead", "supervision-overdue"),
+            (15, "escalate", "employer_hr", "supervision-overdue"),
+        ),
+        dates=(date(2026, 11, 19), date(2026, 11, 26), date(2026, 12, 7)),
+    ),
+    Case(
+        "dbs-update-service",
+        journey(State.INDUCTION, checks=all_cleared(dbs=cleared(K.DBS, DBS_ISSUED))),
+        "check:dbs",
+        DBS_ISSUED,
+        "calendar",
+        (
+            (7, "remind", "candidate", "dbs-update-service"),
+            (21, "remind", "candidate", "dbs-update-service"),
+            (26, "escalate", "coordinator", "dbs-update-service-escalation"),
+        ),
+    ),
+    Case(
+        "dbs-recheck",
+        journey(
+            State.EMBEDDED,
+            placed_on=PLACED,
+            checks=all_cleared(dbs=cleared(K.DBS, DBS_ISSUED, update_service=True)),
+        ),
+        "check:dbs",
+        date(2029, 11, 2) - timedelta(30),
+        "calendar",
+        ((0, "remind", "coordinator", "dbs-recheck"), (30, "escalate", "employer_hr", "dbs-recheck")),
+        dates=(date(2029, 10, 3), date(2029, 11, 2)),
+        due_on=date(2029, 11, 2),
+    ),
 )
 
 
@@ -234,7 +413,9 @@ def test_each_step_fires_on_its_day_and_not_the_day_before(case: Case) -> None:
         expected = (case.subject, index, 0, Action(action), Role(role), template)
         assert expected in actions(case.rule, case.journey, on), f"{case.rule} step {index} on {on}"
         day_before = actions(case.rule, case.journey, on - timedelta(1))
-        assert not any(a[0] == case.subject and a[1] == index for a in day_before), f"{case.rule} step {index} early"
+        assert not any(a[0] == case.subject and a[1] == index for a in day_before), (
+            f"{case.rule} step {index} early"
+        )
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.due_on], ids=lambda c: c.rule)
@@ -266,7 +447,10 @@ def test_dbs_is_followed_up_at_the_14_day_service_standard_and_the_police_stage(
 
 def test_update_service_steps_all_fall_inside_the_30_days() -> None:
     case = next(c for c in CASES if c.rule == "dbs-update-service")
-    assert all(case.on(day) < DBS_ISSUED + timedelta(days=MH.checks.dbs.update_service_days) for day, *_ in case.ladder)
+    assert all(
+        case.on(day) < DBS_ISSUED + timedelta(days=MH.checks.dbs.update_service_days)
+        for day, *_ in case.ladder
+    )
     joined = replace(case.journey, checks=all_cleared(dbs=cleared(K.DBS, DBS_ISSUED, update_service=True)))
     assert actions("dbs-update-service", joined, DBS_ISSUED + timedelta(28)) == set()
 
@@ -297,24 +481,27 @@ def test_the_start_date_rule_needs_an_open_check() -> None:
 
 def test_the_final_review_escalations_come_before_probation_ends_and_stop_once_it_is_held() -> None:
     case = next(c for c in CASES if c.rule == "final-review-missing")
-    assert PROBATION_END == date(2027, 5, 2)
+    assert date(2027, 5, 2) == PROBATION_END
     assert all(case.on(day) < PROBATION_END for day, *_ in case.ladder)
-    held = tuple(replace(r, held_on=date(2027, 4, 12), outcome="pass") if r.name == "final" else r for r in REVIEWS)
+    held = tuple(
+        replace(r, held_on=date(2027, 4, 12), outcome="pass") if r.name == "final" else r for r in REVIEWS
+    )
     assert actions(case.rule, replace(case.journey, reviews=held), case.on(7)) == set()
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="product bug: rules/evaluator.py:165 counts final-review-missing down to the original probation end "
-    "(pathway.probation.end_date(placed_on)) even after an `extend` outcome moved the final review on by eight "
-    "weeks (lifecycle/service.py record_review): the supervisor and HR get 'final review missing' for a review "
-    "that was held and extended",
+    reason="product bug: rules/evaluator.py:149 counts final-review-missing down to the original "
+    "probation end (pathway.probation.end_date(placed_on)) even after an `extend` outcome moved "
+    "the final review on by eight weeks (lifecycle/service.py record_review): the supervisor and "
+    "HR get 'final review missing' for a review that was held and extended",
 )
 def test_an_extended_final_review_moves_the_final_review_clock() -> None:
     case = next(c for c in CASES if c.rule == "final-review-missing")
     held_and_extended = date(2027, 4, 12)
     extended = tuple(
-        ReviewView(r.name, held_and_extended + timedelta(weeks=8)) if r.name == "final" else r for r in REVIEWS
+        ReviewView(r.name, held_and_extended + timedelta(weeks=8)) if r.name == "final" else r
+        for r in REVIEWS
     )
     j = replace(case.journey, reviews=extended)
     assert actions(case.rule, j, case.on(7)) == set(), "the original end date no longer applies"
@@ -327,7 +514,9 @@ def test_supervision_missed_follows_each_pathways_cadence(pathway) -> None:  # t
         due = PLACED + timedelta(days=cadence.every_days)
         first = CAL.add_working_days(due, 3)
         subject = f"supervision:{kind.value}"
-        assert (subject, 0, 0, Action.REMIND, Role.HOST_SUPERVISOR, "supervision-overdue") in actions("supervision-missed", j, first)
+        assert (subject, 0, 0, Action.REMIND, Role.HOST_SUPERVISOR, "supervision-overdue") in actions(
+            "supervision-missed", j, first
+        )
         assert not any(a[0] == subject for a in actions("supervision-missed", j, first - timedelta(1)))
         # a session held resets that kind's clock to held + cadence, leaving the others alone
         held = replace(j, last_supervision={kind: due})
@@ -367,14 +556,21 @@ def test_a_paused_journey_gets_only_the_legal_deadlines(case: Case) -> None:
 
 def test_the_non_pausable_rules_are_the_legal_and_contractual_deadlines() -> None:
     assert sorted(name for name, r in RULES.items() if not r.pausable) == [
-        "dbs-recheck", "dbs-update-service", "final-review-missing", "right-to-work-expiry", "training-refresher",
-    ]  # fmt: skip
+        "dbs-recheck",
+        "dbs-update-service",
+        "final-review-missing",
+        "right-to-work-expiry",
+        "training-refresher",
+    ]
 
 
 def test_paused_with_references_and_an_expiring_right_to_work() -> None:
     j = journey(
         State.CHECKS,
-        checks=(waiting(K.REFERENCES, P.REFEREE), cleared(K.RIGHT_TO_WORK, expires_on=MON + timedelta(days=40))),
+        checks=(
+            waiting(K.REFERENCES, P.REFEREE),
+            cleared(K.RIGHT_TO_WORK, expires_on=MON + timedelta(days=40)),
+        ),
     )
     on = MON + timedelta(days=30)
     rules = list(RULES.values())
@@ -399,7 +595,9 @@ def test_paused_working_days_are_excluded_from_elapsed_days() -> None:
 
 
 def test_paused_calendar_days_are_excluded_too() -> None:
-    j = journey(State.CHECKS, checks=(waiting(K.DBS, P.DBS),), pauses=((date(2026, 11, 5), date(2026, 11, 10)),))
+    j = journey(
+        State.CHECKS, checks=(waiting(K.DBS, P.DBS),), pauses=((date(2026, 11, 5), date(2026, 11, 10)),)
+    )
     first = ("check:dbs:dbs", 0, 0, Action.REMIND, Role.COORDINATOR, "dbs-overdue")
     assert first not in actions("dbs-stall", j, date(2026, 11, 20))
     assert first in actions("dbs-stall", j, date(2026, 11, 21))  # 14 + the 5 paused days

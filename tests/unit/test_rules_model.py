@@ -76,7 +76,7 @@ def refusal(tmp_path: Path, *texts: str, with_defaults: bool = True) -> RulesErr
 
 
 def assert_refused(error: RulesError, file: str, line: int, reason: str) -> None:
-    """str(error) is exactly `FILE:LINE: reason...` (reason compared as a prefix where pydantic lists choices)."""
+    """str(error) is exactly `FILE:LINE: reason...` (a prefix, where pydantic lists the choices)."""
     text = str(error)
     assert "\n" not in text
     assert text.startswith(f"{file}:{line}: {reason}"), text
@@ -103,53 +103,139 @@ def test_an_empty_file_is_an_empty_rule_set(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("case", "text", "line", "reason"),
     [
-        ("unknown state (flow list)", GOOD.replace("states: [checks]", "states: [checks, sleeping]"), 5,
-         "rules.0.applies_to.states.1: Input should be 'applied'"),
-        ("unknown state (block list)", GOOD.replace("states: [checks]", "states:\n        - checks\n        - sleeping"), 7,
-         "rules.0.applies_to.states.1: Input should be 'applied'"),
-        ("unknown check kind", GOOD.replace("checks: [dbs]", "checks: [horoscope]"), 6,
-         "rules.0.applies_to.checks.0: Input should be 'identity'"),
-        ("unknown role", GOOD.replace("to: coordinator", "to: astrologer"), 16,
-         "rules.0.steps.1.to: Input should be 'candidate'"),
-        ("unknown action", GOOD.replace("action: remind", "action: nag"), 11,
-         "rules.0.steps.0.action: Input should be 'remind' or 'escalate'"),
-        ("unknown clock", GOOD.replace("clock: check_requested", "clock: sundial"), 7,
-         "rules.0.clock: Input should be 'applied'"),
-        ("negative day", GOOD.replace("day: 5", "day: -1"), 14,
-         "rules.0.steps.1.day: Input should be greater than or equal to 0"),
-        ("negative before_days", GOOD.replace("days: working", "days: working\n    before_days: -3"), 9,
-         "rules.0.before_days: Input should be greater than or equal to 0"),
-        ("unknown key in a rule", GOOD.replace("days: working", "days: working\n    colour: blue"), 9,
-         "rules.0.colour: Extra inputs are not permitted"),
-        ("unknown key in a step", GOOD.replace("to: candidate", "to: candidate\n        cc: everyone"), 13,
-         "rules.0.steps.0.cc: Extra inputs are not permitted"),
-        ("unknown key in applies_to", GOOD.replace("checks: [dbs]", "checks: [dbs]\n      weather: rainy"), 7,
-         "rules.0.applies_to.weather: Extra inputs are not permitted"),
+        (
+            "unknown state (flow list)",
+            GOOD.replace("states: [checks]", "states: [checks, sleeping]"),
+            5,
+            "rules.0.applies_to.states.1: Input should be 'applied'",
+        ),
+        (
+            "unknown state (block list)",
+            GOOD.replace("states: [checks]", "states:\n        - checks\n        - sleeping"),
+            7,
+            "rules.0.applies_to.states.1: Input should be 'applied'",
+        ),
+        (
+            "unknown check kind",
+            GOOD.replace("checks: [dbs]", "checks: [horoscope]"),
+            6,
+            "rules.0.applies_to.checks.0: Input should be 'identity'",
+        ),
+        (
+            "unknown role",
+            GOOD.replace("to: coordinator", "to: astrologer"),
+            16,
+            "rules.0.steps.1.to: Input should be 'candidate'",
+        ),
+        (
+            "unknown action",
+            GOOD.replace("action: remind", "action: nag"),
+            11,
+            "rules.0.steps.0.action: Input should be 'remind' or 'escalate'",
+        ),
+        (
+            "unknown clock",
+            GOOD.replace("clock: check_requested", "clock: sundial"),
+            7,
+            "rules.0.clock: Input should be 'applied'",
+        ),
+        (
+            "negative day",
+            GOOD.replace("day: 5", "day: -1"),
+            14,
+            "rules.0.steps.1.day: Input should be greater than or equal to 0",
+        ),
+        (
+            "negative before_days",
+            GOOD.replace("days: working", "days: working\n    before_days: -3"),
+            9,
+            "rules.0.before_days: Input should be greater than or equal to 0",
+        ),
+        (
+            "unknown key in a rule",
+            GOOD.replace("days: working", "days: working\n    colour: blue"),
+            9,
+            "rules.0.colour: Extra inputs are not permitted",
+        ),
+        (
+            "unknown key in a step",
+            GOOD.replace("to: candidate", "to: candidate\n        cc: everyone"),
+            13,
+            "rules.0.steps.0.cc: Extra inputs are not permitted",
+        ),
+        (
+            "unknown key in applies_to",
+            GOOD.replace("checks: [dbs]", "checks: [dbs]\n      weather: rainy"),
+            7,
+            "rules.0.applies_to.weather: Extra inputs are not permitted",
+        ),
         ("unknown top-level key", GOOD + "overides: []\n", 18, "overides: Extra inputs are not permitted"),
-        ("bad rule name", GOOD.replace("name: my-rule", "name: My Rule!"), 2,
-         "rules.0.name: String should match pattern"),
-        ("no steps", GOOD.split("    steps:")[0] + "    steps: []\n", 9,
-         "rules.0.steps: Tuple should have at least 1 item"),
-        ("a reason over two lines", GOOD.replace("reason: Something is chased.", "reason: |\n      one\n      two"), 3,
-         "rules.0.reason: the reason is one line"),
-        ("a second rule's step out of order", GOOD + SECOND.replace("day: 4", "day: 0"), 18,
-         "rules.1: steps must be in day order"),
-        ("check filter on a journey clock", GOOD.replace("clock: check_requested", "clock: entered_state"), 2,
-         "rules.0: applies_to.checks needs a check clock"),
-        ("unknown template", GOOD.replace("template: check-stalled", "template: no-such-template"), 17,
-         "unknown template 'no-such-template'"),
-        ("unknown template in the second rule", GOOD + SECOND.replace("template: shortlisting-due", "template: nope"), 22,
-         "unknown template 'nope'"),
-        ("duplicate name in one file", GOOD + GOOD.split("rules:\n", 1)[1], 18,
-         "duplicate rule name 'my-rule' (first in local.yaml)"),
-        ("duplicate of a default rule", GOOD.replace("name: my-rule", "name: dbs-stall"), 2,
-         "duplicate rule name 'dbs-stall' (first in default.yaml)"),
-        ("a list instead of a mapping", "- my-rule\n- another\n", 1,
-         "a rule file is a mapping with `rules:` and/or `overrides:`"),
+        (
+            "bad rule name",
+            GOOD.replace("name: my-rule", "name: My Rule!"),
+            2,
+            "rules.0.name: String should match pattern",
+        ),
+        (
+            "no steps",
+            GOOD.split("    steps:")[0] + "    steps: []\n",
+            9,
+            "rules.0.steps: Tuple should have at least 1 item",
+        ),
+        (
+            "a reason over two lines",
+            GOOD.replace("reason: Something is chased.", "reason: |\n      one\n      two"),
+            3,
+            "rules.0.reason: the reason is one line",
+        ),
+        (
+            "a second rule's step out of order",
+            GOOD + SECOND.replace("day: 4", "day: 0"),
+            18,
+            "rules.1: steps must be in day order",
+        ),
+        (
+            "check filter on a journey clock",
+            GOOD.replace("clock: check_requested", "clock: entered_state"),
+            2,
+            "rules.0: applies_to.checks needs a check clock",
+        ),
+        (
+            "unknown template",
+            GOOD.replace("template: check-stalled", "template: no-such-template"),
+            17,
+            "unknown template 'no-such-template'",
+        ),
+        (
+            "unknown template in the second rule",
+            GOOD + SECOND.replace("template: shortlisting-due", "template: nope"),
+            22,
+            "unknown template 'nope'",
+        ),
+        (
+            "duplicate name in one file",
+            GOOD + GOOD.split("rules:\n", 1)[1],
+            18,
+            "duplicate rule name 'my-rule' (first in local.yaml)",
+        ),
+        (
+            "duplicate of a default rule",
+            GOOD.replace("name: my-rule", "name: dbs-stall"),
+            2,
+            "duplicate rule name 'dbs-stall' (first in default.yaml)",
+        ),
+        (
+            "a list instead of a mapping",
+            "- my-rule\n- another\n",
+            1,
+            "a rule file is a mapping with `rules:` and/or `overrides:`",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 and "\n" not in v else None,
 )
-def test_rule_mistakes_are_refused_with_file_and_line(tmp_path: Path, case: str, text: str, line: int, reason: str) -> None:
+def test_rule_mistakes_are_refused_with_file_and_line(
+    tmp_path: Path, case: str, text: str, line: int, reason: str
+) -> None:
     assert_refused(refusal(tmp_path, text), "local.yaml", line, reason)
 
 
@@ -161,7 +247,9 @@ def test_rule_mistakes_are_refused_with_file_and_line(tmp_path: Path, case: str,
     ],
     ids=["tab", "indentation"],
 )
-def test_bad_yaml_is_refused_with_the_line_of_the_problem(tmp_path: Path, case: str, text: str, line: int) -> None:
+def test_bad_yaml_is_refused_with_the_line_of_the_problem(
+    tmp_path: Path, case: str, text: str, line: int
+) -> None:
     error = refusal(tmp_path, text)
     assert str(error).startswith(f"local.yaml:{line}: not valid YAML: "), str(error)
     assert error.line == line
@@ -169,8 +257,9 @@ def test_bad_yaml_is_refused_with_the_line_of_the_problem(tmp_path: Path, case: 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="product bug: rules/ruleset.py:60 reports PyYAML's problem_mark, which for an unclosed quote is the end "
-    "of the stream: `local.yaml:18` for a 17-line file; the quote opens on line 17 (exc.context_mark)",
+    reason="product bug: rules/ruleset.py:59 (parse_rule_file) reports PyYAML's problem_mark, which for "
+    "an unclosed quote is the end of the stream: `local.yaml:18` for a 17-line file; the quote "
+    "opens on line 17 (exc.context_mark)",
 )
 def test_an_unclosed_quote_is_reported_where_it_opens_not_past_the_end(tmp_path: Path) -> None:
     text = GOOD.replace("template: check-stalled", "template: 'check-stalled")
@@ -204,26 +293,60 @@ def test_a_good_override_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("case", "text", "line", "reason"),
     [
-        ("override of an unknown rule", OVERRIDE.replace("rule: dbs-stall", "rule: no-such-rule"), 2,
-         "override of unknown rule 'no-such-rule'"),
-        ("override with no scope", OVERRIDE.replace("    organisation: NMH\n    pathway: hiv\n", ""), 2,
-         "overrides.0: an override names an organisation, a pathway or both"),
-        ("override with an unknown key", OVERRIDE.replace("pathway: hiv", "pathway: hiv\n    clock: applied"), 5,
-         "overrides.0.clock: Extra inputs are not permitted"),
-        ("override with a negative day", OVERRIDE.replace("day: 20", "day: -20"), 7,
-         "overrides.0.steps.1.day: Input should be greater than or equal to 0"),
-        ("override with a negative before_days", OVERRIDE.replace("pathway: hiv", "pathway: hiv\n    before_days: -1"), 5,
-         "overrides.0.before_days: Input should be greater than or equal to 0"),
-        ("override steps out of order", OVERRIDE.replace("day: 20", "day: 5"), 2,
-         "overrides.0: steps must be in day order"),
-        ("override with an unknown role", OVERRIDE.replace("to: employer_hr", "to: the-board"), 7,
-         "overrides.0.steps.1.to: Input should be 'candidate'"),
-        ("override with an unknown template", OVERRIDE.replace("template: dbs-overdue}\n      - {day: 20", "template: nope}\n      - {day: 20"), 6,
-         "unknown template 'nope'"),
+        (
+            "override of an unknown rule",
+            OVERRIDE.replace("rule: dbs-stall", "rule: no-such-rule"),
+            2,
+            "override of unknown rule 'no-such-rule'",
+        ),
+        (
+            "override with no scope",
+            OVERRIDE.replace("    organisation: NMH\n    pathway: hiv\n", ""),
+            2,
+            "overrides.0: an override names an organisation, a pathway or both",
+        ),
+        (
+            "override with an unknown key",
+            OVERRIDE.replace("pathway: hiv", "pathway: hiv\n    clock: applied"),
+            5,
+            "overrides.0.clock: Extra inputs are not permitted",
+        ),
+        (
+            "override with a negative day",
+            OVERRIDE.replace("day: 20", "day: -20"),
+            7,
+            "overrides.0.steps.1.day: Input should be greater than or equal to 0",
+        ),
+        (
+            "override with a negative before_days",
+            OVERRIDE.replace("pathway: hiv", "pathway: hiv\n    before_days: -1"),
+            5,
+            "overrides.0.before_days: Input should be greater than or equal to 0",
+        ),
+        (
+            "override steps out of order",
+            OVERRIDE.replace("day: 20", "day: 5"),
+            2,
+            "overrides.0: steps must be in day order",
+        ),
+        (
+            "override with an unknown role",
+            OVERRIDE.replace("to: employer_hr", "to: the-board"),
+            7,
+            "overrides.0.steps.1.to: Input should be 'candidate'",
+        ),
+        (
+            "override with an unknown template",
+            OVERRIDE.replace("template: dbs-overdue}\n      - {day: 20", "template: nope}\n      - {day: 20"),
+            6,
+            "unknown template 'nope'",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 and "\n" not in v else None,
 )
-def test_override_mistakes_are_refused_with_file_and_line(tmp_path: Path, case: str, text: str, line: int, reason: str) -> None:
+def test_override_mistakes_are_refused_with_file_and_line(
+    tmp_path: Path, case: str, text: str, line: int, reason: str
+) -> None:
     assert_refused(refusal(tmp_path, text), "local.yaml", line, reason)
 
 
@@ -242,8 +365,8 @@ def test_unknown_pathway_names_the_pathway_in_the_reason(tmp_path: Path) -> None
 
 @pytest.mark.xfail(
     strict=True,
-    reason="product bug: rules/ruleset.py:148 reports an unknown pathway at the line of the rule or override "
-    "(_line(root, loc)), not at the line that names the pathway",
+    reason="product bug: rules/ruleset.py:153 (_check_references) reports an unknown pathway at the line "
+    "of the rule or override (_line(root, loc)), not at the line that names the pathway",
 )
 @pytest.mark.parametrize(
     ("text", "line"),
