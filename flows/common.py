@@ -24,3 +24,8 @@ async def run_service(call: Callable[[Settings], T]) -> T | State:
     except PeerpathError as exc:
         get_run_logger().warning("refused: %s", exc)
         return Failed(message=str(exc))
+
+
+def refused(task_state: State) -> State:
+    """A flow returning a task's Failed state would be reported as "1/1 states failed": keep the reason."""
+    return Failed(message=task_state.message)

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.states import State
 
-from flows.common import run_service
+from flows.common import refused, run_service
 from flows.parameters import OrgCode, SweepOptions
 from lifecycle.clock import london_today
 from lifecycle.errors import InvalidInput
@@ -53,14 +53,14 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     as_of = options.as_of or london_today()
     result = await evaluate_rules(as_of, options.organisation, False)
     if isinstance(result, State):
-        return result
+        return refused(result)
     if not Settings().smtp_host:
         logger.warning("no SMTP server configured: %d messages stay queued in the outbox", result.actions)
         sent: dict[str, int] | State = {"sent": 0, "retrying": 0, "dead": 0}
     else:
         sent = await send_outbox()
         if isinstance(sent, State):
-            return sent
+            return refused(sent)
     scope = options.organisation or "all organisations"
     await _report(result, f"Actions by rule and organisation, {as_of} ({scope})", _key(f"sweep-{options.organisation or 'all'}"))
     summary = (
@@ -117,7 +117,8 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
 @flow(name="dispatch-outbox", retries=0)
 async def dispatch_outbox(limit: int | None = None) -> dict[str, int] | State:
     """Send what is due in the outbox; failed sends wait their back-off in the database."""
-    return await send_outbox(limit)
+    sent = await send_outbox(limit)
+    return refused(sent) if isinstance(sent, State) else sent
 
 
 @flow(name="preview-sweep", retries=0)
@@ -126,7 +127,7 @@ async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     as_of = options.as_of or london_today()
     result = await evaluate_rules(as_of, options.organisation, True)
     if isinstance(result, State):
-        return result
+        return refused(result)
     rows = [
         {k: v for k, v in row.items() if k in ("to", "journey", "rule", "action", "template", "day")}
         for row in planned_rows(result.planned)
