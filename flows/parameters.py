@@ -28,7 +28,7 @@ class RegisterApplicant(Form):
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
     email: str = Field(min_length=3, max_length=254, description="the candidate's email address")
-    pathway: PathwayId = Field(description="the speciality pathway applied to")
+    pathway: PathwayId = Field(title="Pathway", description="the speciality pathway applied to")
     employer: OrgCode
     applied_on: date | None = Field(default=None, description="default: today")
     acting_as: ActingAs
@@ -36,9 +36,9 @@ class RegisterApplicant(Form):
 
 class RecordCheck(Form):
     journey: JourneyRef
-    check: CheckKind = Field(description="which of the six NHS employment checks")
-    status: CheckStatus
-    waiting_on: Party | None = Field(default=None, description="who holds the ball, when the status is waiting")
+    check: CheckKind = Field(title="Check", description="which of the six NHS employment checks")
+    status: CheckStatus = Field(title="Status", description="waiting, cleared, not required, waived (references), Adult First clear (DBS) or failed")
+    waiting_on: Party | None = Field(default=None, title="Waiting on", description="who holds the ball, when the status is waiting")
     on: date | None = Field(default=None, description="the date of this step (default today)")
     expires_on: date | None = Field(default=None, description="e.g. time-limited right to work")
     approver: str | None = Field(default=None, max_length=200, description="named senior approver, for waived references")
@@ -48,7 +48,7 @@ class RecordCheck(Form):
 
 class ApplyTrigger(Form):
     journey: JourneyRef
-    trigger: Trigger
+    trigger: Trigger = Field(title="Trigger to apply", description="what happens to the journey")
     reason: Reason
     start_date: date | None = Field(default=None, description="the agreed start date, for clear")
     acting_as: ActingAs
@@ -69,7 +69,7 @@ class RecordTraining(Form):
 
 class RecordSupervision(Form):
     journey: JourneyRef
-    kind: SupervisionKind
+    kind: SupervisionKind = Field(title="Kind", description="line management, clinical or peer supervision")
     due_on: date
     held_on: date | None = Field(default=None, description="leave empty if the session was missed")
     acting_as: ActingAs
@@ -77,15 +77,15 @@ class RecordSupervision(Form):
 
 class RecordReview(Form):
     journey: JourneyRef
-    review: Literal["first", "second", "final"]
-    outcome: ReviewOutcome
+    review: Literal["first", "second", "final"] = Field(title="Review")
+    outcome: ReviewOutcome = Field(title="Outcome")
     held_on: date | None = Field(default=None, description="default today")
     acting_as: ActingAs
 
 
 class PauseOrResume(Form):
     journey: JourneyRef
-    action: Literal["pause", "resume"]
+    action: Literal["pause", "resume"] = Field(title="Action")
     reason: Reason
     acting_as: ActingAs
 

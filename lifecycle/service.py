@@ -261,7 +261,11 @@ def apply_trigger(
         source = State(journey.state)
         dest = machine_for(pathway).decide(snapshot(journey, pathway), trigger, ctx)
         since = at
-        if trigger is Trigger.RESUME:
+        if trigger is Trigger.PAUSE:
+            # The clocks of the state it was paused from stand still, they do not restart: keep its
+            # start (the paused interval is excluded by the rules, from the event log).
+            since = journey.state_since
+        elif trigger is Trigger.RESUME:
             # Back in the state it was paused from: its clocks continue from when it first got there
             # (the paused interval itself is excluded by the rules), rather than restarting at zero.
             since = uow.entered_at(journey, dest) or at

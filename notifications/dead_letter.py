@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lifecycle.clock import london_date
-from lifecycle.persistence.models import Contact
+from lifecycle.persistence.models import Contact, Journey
 from lifecycle.states import ContactRole
 from notifications.context import MessageContext
 from notifications.models import OutboxMessage, OutboxStatus
@@ -35,13 +35,15 @@ def report_dead(session: Session, outbox_id: int, now: datetime) -> None:
     ).first()
     if coordinator is None:
         return  # the escalation stays open and lists it
-    original = MessageContext.model_validate(dead.context)
-    context = original.model_copy(
-        update={
-            "recipient_name": coordinator.name, "recipient_role": "coordinator", "subject": dead.template,
-            "action": "escalate", "reason": "An email could not be delivered after every retry.",
-            "starts_at": None, "location": None,
-        }
+    # Built afresh from the database: the dead message's own context may be what could not be used.
+    journey = session.get(Journey, dead.journey_id)
+    if journey is None:
+        return
+    context = MessageContext(
+        recipient_name=coordinator.name, recipient_role="coordinator", candidate_first_name=journey.candidate.first_name,
+        journey_ref=journey.ref, subject=dead.template, days=0, organisation_name=journey.employer.name,
+        contact_name=coordinator.name, contact_email=coordinator.email, action="escalate",
+        reason="An email could not be delivered after every retry.",
     )  # fmt: skip
     session.add(
         OutboxMessage(
@@ -49,7 +51,7 @@ def report_dead(session: Session, outbox_id: int, now: datetime) -> None:
             idempotency_key=f"dead-letter|{dead.id}|{now.isoformat()}", message_id=new_message_id(), journey_id=dead.journey_id,
             organisation_id=dead.organisation_id, template=DEAD_LETTER, recipient_role="coordinator",
             recipient_name=coordinator.name, recipient_email=coordinator.email,
-            context=MessageContext.model_validate(context.model_dump()).model_dump(mode="json"),
+            context=context.model_dump(mode="json"),
             status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
         )
     )  # fmt: skip

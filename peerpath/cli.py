@@ -679,13 +679,16 @@ def sweep_cmd(
 
 
 @rules_app.command("check")
-def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to check (with the default rules)")]) -> None:
+def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to check (with the rules in force)")]) -> None:
     """Check rule files: unknown states, check kinds, roles, templates, negative days, duplicate names."""
     from notifications.render import template_names
     from peerpath import app as root
-    from rules.ruleset import DEFAULT_RULES, load_rules
+    from rules.ruleset import load_rules, rule_paths
 
-    ruleset = load_rules([DEFAULT_RULES, *files], templates=template_names(), pathways=root.pathways(_ctx().settings))
+    settings = _ctx().settings
+    in_force = rule_paths(settings.rules_dir)  # the default rules and PEERPATH_RULES_DIR's files
+    chosen = [f for f in files if f.resolve() not in {p.resolve() for p in in_force}]
+    ruleset = load_rules([*in_force, *chosen], templates=template_names(), pathways=root.pathways(settings))
     typer.echo(f"ok: {len(ruleset.rules)} rules, {len(ruleset.overrides)} overrides")
 
 

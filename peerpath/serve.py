@@ -39,23 +39,33 @@ def wait_healthy(api_url: str, timeout: float = 90.0) -> None:
     raise RuntimeError(f"the Prefect server at {api_url} did not become healthy within {timeout:.0f} s")
 
 
-def start_server(host: str, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+def start_server(host: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The server tells its UI where the API is: both must name the port actually used."""
+    api = f"http://{host}:{port}/api"
+    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_UI_API_URL": api}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def serve(host: str = "127.0.0.1", port: int = 4200, limit: int = 4, home: Path = Path("var/prefect")) -> None:
     prefect_environment(home)
     server = None
+    log = home / "server.log"
     if not os.environ.get("PREFECT_API_URL"):
-        server = start_server(host, port)
+        server = start_server(host, port, log)
         os.environ["PREFECT_API_URL"] = f"http://{host}:{port}/api"
     try:
-        wait_healthy(os.environ["PREFECT_API_URL"])
+        try:
+            wait_healthy(os.environ["PREFECT_API_URL"])
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; see {log}" if server else str(exc)) from None
         print(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}  (Ctrl-C stops serving)", flush=True)
         from prefect import serve as prefect_serve
 

@@ -148,7 +148,10 @@ def subjects(rule: Rule, j: JourneyFacts, state: State | None = None) -> Iterato
     elif clock is Clock.PROBATION_END:
         final = next((r for r in j.reviews if r.name == "final"), None)
         if j.placed_on and (final is None or final.held_on is None):
-            yield "review:final", j.pathway.probation.end_date(j.placed_on) - before
+            end = j.pathway.probation.end_date(j.placed_on)
+            if final is not None and final.due_on > end:  # an `extend` outcome moved the final review on
+                end = final.due_on
+            yield "review:final", end - before
     elif clock is Clock.SUPERVISION_DUE:
         if j.placed_on:
             kinds = rule.applies_to.supervision

@@ -56,6 +56,9 @@ def parse_rule_file(path: Path) -> tuple[RuleFile, yaml.Node | None]:
         raise RulesError(path, None, "not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        context = getattr(exc, "context_mark", None)
+        if mark is not None and context is not None and mark.line >= len(text.splitlines()):
+            mark = context  # e.g. an unclosed quote: point where it opens, not past the end of the file
         raise RulesError(path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if raw is None:
         return RuleFile(), root
@@ -103,10 +106,15 @@ def _resolve(ruleset: RuleSet, organisation: str, pathway: str) -> tuple[Rule, .
     for rule in ruleset.rules:
         for o in overrides:
             if o.rule == rule.name:
-                changes = {k: v for k in ("steps", "repeat", "days", "before_days", "enabled") if (v := getattr(o, k)) is not None}
-                rule = rule.model_copy(update=changes)
+                rule = _override(rule, o)
         resolved.append(rule)
     return tuple(resolved)
+
+
+def _override(rule: Rule, override: Override) -> Rule:
+    """The rule with the override's changes, validated as a whole (e.g. before_days needs a countdown clock)."""
+    changes = {k: v for k in ("steps", "repeat", "days", "before_days", "enabled") if (v := getattr(override, k)) is not None}
+    return Rule.model_validate({**rule.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in changes.items()}})
 
 
 def load_rules(
@@ -136,21 +144,28 @@ def load_rules(
             loc = ("overrides", index)
             if override.rule not in seen:
                 raise RulesError(path, _line(root, (*loc, "rule")), f"override of unknown rule {override.rule!r}")
-            _check_references(path, root, loc, override.steps or (), (override.pathway,) if override.pathway else (), templates, pathways)
+            _check_references(path, root, loc, override.steps or (), (override.pathway,) if override.pathway else (), templates, pathways, pathway_loc=(*loc, "pathway"))
+            base = next(r for r in rules if r.name == override.rule)
+            try:
+                _override(base, override)
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise RulesError(path, _line(root, loc), f"override of {override.rule}: {message}") from None
             overrides.append(override)
     return RuleSet(tuple(rules), tuple(overrides), tuple(sources))
 
 
-def _check_references(path, root, loc, steps, pathway_ids, templates, pathways) -> None:  # type: ignore[no-untyped-def]
+def _check_references(path, root, loc, steps, pathway_ids, templates, pathways, pathway_loc=None) -> None:  # type: ignore[no-untyped-def]
     if templates is not None:
         for i, step in enumerate(steps):
             if step.template not in templates:
                 raise RulesError(path, _line(root, (*loc, "steps", i, "template")), f"unknown template {step.template!r}")
     if pathways is not None:
         known = set(pathways.ids())
-        for pid in pathway_ids:
+        for i, pid in enumerate(pathway_ids):
             if pid not in known:
-                raise RulesError(path, _line(root, loc), f"unknown pathway {pid!r}")
+                where = pathway_loc or (*loc, "applies_to", "pathways", i)
+                raise RulesError(path, _line(root, where), f"unknown pathway {pid!r}")
 
 
 def rule_paths(extra_dir: Path | None) -> list[Path]:

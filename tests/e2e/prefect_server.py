@@ -1,11 +1,12 @@
 """`peerpath serve` as a coordinator's machine runs it, for end-to-end tests: the `served` fixture.
 
-The fixture (module scope) prepares a temporary folder with a migrated SQLite database holding the
-demo programme (`peerpath db upgrade`, `peerpath demo`), picks a free loopback port and starts
-`peerpath serve --port P` in its own process group, with PREFECT_API_URL unset so that serve
-starts its own Prefect server and UI on 127.0.0.1:P. It waits (bounded) until the API answers and
-the deployment record-check-result/coordinator exists, then yields
-`Served(api_url, ui_url, database_url)` (a named tuple: unpack it or use the attributes).
+The fixture (module scope; import `served_fixture` to register it) prepares a temporary folder
+with a migrated SQLite database holding the demo programme (`peerpath db upgrade`, `peerpath
+demo`), picks a free loopback port and starts `peerpath serve --port P` in its own process group,
+with PREFECT_API_URL unset so that serve starts its own Prefect server and UI on 127.0.0.1:P. It
+waits (bounded) until the API answers and the deployment record-check-result/coordinator exists,
+then yields `Served(api_url, ui_url, database_url)` (a named tuple: unpack it or use the
+attributes).
 
 Teardown leaves nothing running. `peerpath serve` starts the Prefect server in a session of its
 own (and Prefect's runner starts each flow run as a separate process), so ending serve's process
@@ -97,8 +98,8 @@ def peerpath(database_url: str, *args: str, log: Path | None = None) -> str:
         timeout=CLI_TIMEOUT, cwd=Path(database_url.removeprefix("sqlite:///")).parent,
     )  # fmt: skip
     assert result.returncode == 0, (
-        f"`peerpath {' '.join(args)}` exited {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-        + (f"\n{tail(log)}" if log else "")
+        f"`peerpath {' '.join(args)}` exited {result.returncode}"
+        f"\nstdout: {result.stdout}\nstderr: {result.stderr}" + (f"\n{tail(log)}" if log else "")
     )
     return result.stdout
 
@@ -134,16 +135,23 @@ def wait_for_run(served: Served, run_id: str, timeout: float = RUN_TIMEOUT) -> d
     """Poll the flow run until it reaches a final state; its JSON."""
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
+    last = "no answer yet"
     while time.monotonic() < deadline:
-        response = httpx.get(f"{served.api_url}/flow_runs/{run_id}", timeout=10)
-        response.raise_for_status()
-        run = response.json()
-        if run.get("state_type") in FINAL_STATES:
-            return run
+        try:
+            response = httpx.get(f"{served.api_url}/flow_runs/{run_id}", timeout=10)
+        except httpx.HTTPError as exc:  # a busy server: ask again until the deadline
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if response.status_code == 200:
+                run = response.json()
+                if run.get("state_type") in FINAL_STATES:
+                    return run
+                last = f"{run.get('state_type')} {(run.get('state') or {}).get('message')!r}"
+            else:
+                last = f"HTTP {response.status_code} {response.text[:200]}"
         time.sleep(0.25)
     raise AssertionError(
-        f"flow run {run_id} did not finish within {timeout:.0f} s; last state "
-        f"{run.get('state_type')} {(run.get('state') or {}).get('message')!r}\n{served.log_tail()}"
+        f"flow run {run_id} did not finish within {timeout:.0f} s; last seen: {last}\n{served.log_tail()}"
     )
 
 
@@ -207,17 +215,22 @@ def _wait_until_served(process: subprocess.Popen[bytes], served: Served) -> None
     waiting_for = f"{served.api_url}/health"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"`peerpath serve` exited {process.returncode} before serving\n{served.log_tail()}")
+            raise AssertionError(
+                f"`peerpath serve` exited {process.returncode} before serving\n{served.log_tail()}"
+            )
         if _answers(f"{served.api_url}/health"):
             waiting_for = f"the deployment {DEPLOYMENT}"
             if _answers(f"{served.api_url}/deployments/name/{DEPLOYMENT}"):
                 return
         time.sleep(0.5)
-    raise AssertionError(f"`peerpath serve` not ready within {START_TIMEOUT:.0f} s: waiting for {waiting_for}\n{served.log_tail()}")
+    raise AssertionError(
+        f"`peerpath serve` not ready within {START_TIMEOUT:.0f} s: waiting for {waiting_for}"
+        f"\n{served.log_tail()}"
+    )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", name="served")
+def served_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`peerpath serve --port P` on a demo database; (api_url, ui_url, database_url)."""
     folder = tmp_path_factory.mktemp("served")
     database_url = f"sqlite:///{folder / 'peerpath.db'}"
@@ -241,5 +254,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield served
     finally:
         _stop(process, marker)
-    assert not _marked_processes(marker), f"processes left running after teardown: {_marked_processes(marker)}"
-    assert not _answers(f"{served.api_url}/health"), f"a Prefect server still answers on {served.api_url}\n{served.log_tail()}"
+    assert not _marked_processes(marker), (
+        f"processes left running after teardown: {_marked_processes(marker)}"
+    )
+    assert not _answers(f"{served.api_url}/health"), (
+        f"a Prefect server still answers on {served.api_url}\n{served.log_tail()}"
+    )

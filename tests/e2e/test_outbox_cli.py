@@ -222,12 +222,6 @@ def test_a_sent_message_cannot_be_retried(cli, tmp_path: Path) -> None:
     assert outbox(cli, "sent") == [sent]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NameError,
-    reason="product bug: peerpath/app.py smtp_settings() calls SmtpSettings, imported only under "
-    "TYPE_CHECKING: `peerpath outbox send` with PEERPATH_SMTP_HOST set dies with NameError",
-)
 def test_outbox_send_through_the_configured_smtp_server(
     cli, smtp: RecordingSmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,13 +248,6 @@ def test_outbox_send_through_the_configured_smtp_server(
     assert {mail_from for mail_from, _ in smtp.envelopes} == {"noreply@peerpath.example.org"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: notifications/outbox.py subject_label() puts training module titles verbatim into "
-    "emails, and titles carry special-category words ('Using lived experience safely and boundaries'; HIV: "
-    "'Confidentiality and status disclosure')",
-)
 def test_training_module_titles_put_special_category_words_in_emails(
     cli, database_url: str, tmp_path: Path
 ) -> None:

@@ -33,12 +33,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.prefect_server import (  # noqa: F401 - `served` is the fixture
+from tests.e2e.prefect_server import (
     Served,
     check_status,
     deployment,
     journey_with_open_check,
-    served,
+    served_fixture,  # noqa: F401 - registers the `served` fixture
     show,
     wait_for_run,
 )
@@ -71,7 +71,9 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         yield launched
         launched.close()
 
@@ -86,7 +88,9 @@ def _offline_and_pointed_at(page: Page, served: Served) -> None:
         response = route.fetch()
         settings = response.json()
         if settings.get("api_url") != served.api_url:
-            print(f"\n/ui-settings names {settings.get('api_url')!r}; the browser is given {served.api_url!r}")
+            print(
+                f"\n/ui-settings names {settings.get('api_url')!r}; the browser is given {served.api_url!r}"
+            )
             settings["api_url"] = served.api_url
         route.fulfill(response=response, json=settings)
 
@@ -100,12 +104,17 @@ def screenshot_on_failure(page: Page, folder: Path) -> Iterator[None]:
         yield
     except BaseException:
         shot = folder / "failure.png"
-        page.screenshot(path=shot, full_page=True)
-        print(f"\nthe page at {page.url} when the test failed: {shot} (the filled form, if it got that far: {folder / 'filled-form.png'})")
+        page.screenshot(path=shot, full_page=True, animations="disabled")
+        print(
+            f"\nthe page at {page.url} when the test failed: {shot}"
+            f" (the filled form, if it got that far: {folder / 'filled-form.png'})"
+        )
         raise
 
 
-def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(browser: Browser, served: Served, tmp_path: Path) -> None:
+def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
     ref = journey_with_open_check(served.database_url, "dbs", last=True)
     dep = deployment(served.api_url, "record-check-result/coordinator")
     expect.set_options(timeout=UI_TIMEOUT_MS)
@@ -140,27 +149,37 @@ def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(browser: Browser,
             choose(page, re.compile(r"^Select (Status|CheckStatus)$"), "cleared")
             page.get_by_role("textbox", name=re.compile(r"^Acting As")).fill(ACTING_AS)
             expect(page.get_by_role("switch", name="Enforce Parameter Schema")).to_be_checked()
-            page.screenshot(path=tmp_path / "filled-form.png", full_page=True)
+            page.screenshot(path=tmp_path / "filled-form.png", full_page=True, animations="disabled")
 
             # 5. Submit: the UI creates the flow run through the API.
-            with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/create_flow_run")) as created:
-                page.get_by_role("button", name="Submit", exact=True).click()
             clicked = time.monotonic()
+            with page.expect_response(
+                lambda r: r.request.method == "POST" and r.url.endswith("/create_flow_run")
+            ) as created:
+                page.get_by_role("button", name="Submit", exact=True).click()
             assert created.value.status == 201, created.value.text()
             run: dict[str, Any] = created.value.json()
-            sent = created.value.request.post_data_json["parameters"]["check"]
+            posted = created.value.request.post_data_json
+            assert posted is not None
+            sent = posted["parameters"]["check"]
             filled = {"journey": ref, "check": "dbs", "status": "cleared", "acting_as": ACTING_AS}
             assert {name: sent.get(name) for name in filled} == filled, sent
             assert all(value is None for name, value in sent.items() if name not in filled), sent
             expect(page.get_by_text(f"{run['name']} scheduled to start now")).to_be_visible()
 
-            # 6. serve's runner runs it; the journey's DBS check is cleared by the coordinator named in the form.
+            # 6. serve's runner runs it: the journey's DBS check is cleared, by the coordinator in the form.
             finished = wait_for_run(served, run["id"])
-            print(f"\nUI submit {ref} dbs cleared: click to {finished['state_type']} in {time.monotonic() - clicked:.1f} s")
+            print(
+                f"\nUI submit {ref} dbs cleared: click to {finished['state_type']}"
+                f" in {time.monotonic() - clicked:.1f} s"
+            )
             assert finished["state_type"] == "COMPLETED", f"{finished['state']}\n{served.log_tail()}"
             after = show(served.database_url, ref)
             assert check_status(after, "dbs") == "cleared"
-            assert (after["timeline"][-1]["what"], after["timeline"][-1]["actor"]) == ("check dbs: cleared", ACTING_AS)
+            assert (after["timeline"][-1]["what"], after["timeline"][-1]["actor"]) == (
+                "check dbs: cleared",
+                ACTING_AS,
+            )
 
             # 7. The coordinator sees it: the run is listed on the deployment, and its page says Completed.
             page.reload()
@@ -179,15 +198,6 @@ def choose(page: Page, select: re.Pattern[str], option: str) -> None:
     expect(button).to_have_text(option)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: peerpath/serve.py starts `prefect server start --port P` before it sets "
-        "PREFECT_API_URL (and passes no PREFECT_UI_API_URL), so the server tells its UI that the API "
-        "is http://127.0.0.1:4200/api: with --port other than 4200 the UI shows 'Unable to connect to "
-        "Prefect server' (or, worse, drives whichever Prefect server owns port 4200)"
-    ),
-)
 def test_the_ui_is_told_the_api_it_is_served_with(served: Served) -> None:
     settings = httpx.get(f"{served.ui_url}/ui-settings", timeout=10).json()
     assert settings["api_url"] == served.api_url
@@ -199,21 +209,13 @@ FORM_DEPLOYMENTS = [
 ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: the enum fields of flows/parameters.py have no title, so the Prefect UI labels "
-        "them with the enum's class name or 'Field': RecordCheck shows 'CheckKind', 'CheckStatus' and "
-        "'Field (Optional)' for check, status and waiting_on; likewise PathwayId (RegisterApplicant.pathway), "
-        "Trigger (ApplyTrigger.trigger), SupervisionKind (RecordSupervision.kind), ReviewOutcome "
-        "(RecordReview.outcome). Fix: Field(title='Check', ...) etc."
-    ),
-)
 def test_every_coordinator_form_field_has_a_label(served: Served) -> None:
     unlabelled = []
     for flow in FORM_DEPLOYMENTS:
         schema = deployment(served.api_url, f"{flow}/coordinator")["parameter_openapi_schema"]
         for parameter in schema["properties"].values():
             model = schema["definitions"][parameter["$ref"].rsplit("/", 1)[-1]]
-            unlabelled += [f"{flow}: {name}" for name, field in model["properties"].items() if "title" not in field]
+            unlabelled += [
+                f"{flow}: {name}" for name, field in model["properties"].items() if "title" not in field
+            ]
     assert unlabelled == []

@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.prefect_server import (  # noqa: F401 - `served` is the fixture
+from tests.e2e.prefect_server import (
     Served,
     check_status,
     deployment,
     journey_with_open_check,
     journeys,
-    served,
+    served_fixture,  # noqa: F401 - registers the `served` fixture
     show,
     wait_for_run,
 )
@@ -44,10 +44,15 @@ def test_a_coordinators_run_records_the_check(served: Served) -> None:
     before = show(served.database_url, ref)
 
     run_id, clicked = create_run_as_the_ui_does(
-        served, "record-check-result/coordinator", {"check": {"journey": ref, "check": "dbs", "status": "cleared"}}
+        served,
+        "record-check-result/coordinator",
+        {"check": {"journey": ref, "check": "dbs", "status": "cleared"}},
     )
     run = wait_for_run(served, run_id)
-    print(f"\nrecord-check-result {ref} dbs cleared: click to {run['state_type']} in {time.monotonic() - clicked:.1f} s")
+    print(
+        f"\nrecord-check-result {ref} dbs cleared: click to {run['state_type']}"
+        f" in {time.monotonic() - clicked:.1f} s"
+    )
 
     assert run["state_type"] == "COMPLETED", f"{run['state']}\n{served.log_tail()}"
     after = show(served.database_url, ref)
@@ -63,16 +68,25 @@ def test_a_refused_action_ends_failed_with_the_one_line_reason(served: Served) -
     ref = journeys(served.database_url, "applied")[0]["ref"]
     before = show(served.database_url, ref)
 
-    run_id, clicked = create_run_as_the_ui_does(served, "apply-trigger/coordinator", {"action": {"journey": ref, "trigger": "clear"}})
+    run_id, clicked = create_run_as_the_ui_does(
+        served, "apply-trigger/coordinator", {"action": {"journey": ref, "trigger": "clear"}}
+    )
     run = wait_for_run(served, run_id)
-    print(f"\napply-trigger {ref} clear (refused): click to {run['state_type']} in {time.monotonic() - clicked:.1f} s")
+    print(
+        f"\napply-trigger {ref} clear (refused): click to {run['state_type']}"
+        f" in {time.monotonic() - clicked:.1f} s"
+    )
 
     assert run["state_type"] == "FAILED", f"{run['state']}\n{served.log_tail()}"
     message = run["state"]["message"]
     assert message.startswith(f"cannot clear {ref}: not allowed from applied (allowed: "), message
     assert "\n" not in message and "Traceback" not in message
     after = show(served.database_url, ref)
-    assert (after["state"], after["version"], after["timeline"]) == (before["state"], before["version"], before["timeline"])
+    assert (after["state"], after["version"], after["timeline"]) == (
+        before["state"],
+        before["version"],
+        before["timeline"],
+    )
 
 
 def test_a_form_that_breaks_the_parameter_schema_creates_no_run(served: Served) -> None:

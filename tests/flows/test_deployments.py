@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
 LONDON = "Europe/London"
 
-# (flow name, deployment name, entrypoint) -> (concurrency limit, crons): what must hold in both places.
+# (flow name, deployment name, entrypoint) -> (concurrency limit, (cron, timezone, active)...): what must hold in both places.
 Key = tuple[str, str, str]
-Spec = tuple[int | None, tuple[tuple[str, str], ...]]
+Spec = tuple[int | None, tuple[tuple[str, str, bool], ...]]
 
 
 def _entrypoint(flow: Any) -> str:
@@ -40,7 +40,7 @@ def python_deployments() -> dict[Key, Spec]:
     for flow, name, schedule, limit in DEPLOYMENTS:
         key = (flow.name, name, _entrypoint(flow))
         assert key not in found, f"{key} declared twice in flows/deployments.py"
-        crons = () if schedule is None else ((schedule.cron, schedule.timezone),)
+        crons = () if schedule is None else ((schedule.cron, schedule.timezone, schedule.active),)
         found[key] = (limit, crons)
     return found
 
@@ -60,7 +60,7 @@ def yaml_deployments() -> dict[Key, Spec]:
         assert isinstance(flow, Flow), f"{entry['entrypoint']} is not a Prefect flow"
         key = (flow.name, entry["name"], entry["entrypoint"])
         assert key not in found, f"{key} declared twice in prefect.yaml"
-        crons = tuple((s["cron"], s.get("timezone")) for s in entry.get("schedules") or [])
+        crons = tuple((s["cron"], s.get("timezone"), s.get("active", True)) for s in entry.get("schedules") or [])
         assert all(
             set(s) <= {"cron", "timezone", "active", "day_or"} for s in entry.get("schedules") or []
         ), entry
@@ -95,11 +95,11 @@ def test_both_files_declare_the_same_concurrency_limits_and_schedules() -> None:
 def test_the_nightly_sweep_runs_one_at_a_time_at_half_past_two_london_time() -> None:
     nightly = ("nightly-sweep", "nightly", "flows/sweep.py:nightly_sweep")
     for declared in (python_deployments(), yaml_deployments()):
-        assert declared[nightly] == (1, (("30 2 * * *", LONDON),))
-        # the scale-out alternative is never scheduled alongside it by default, and also runs alone
+        assert declared[nightly] == (1, (("30 2 * * *", LONDON, True),))
+        # the scale-out alternative has the same schedule, inactive until an operator swaps them, and runs alone
         assert declared[("sweep-by-organisation", "nightly", "flows/sweep.py:sweep_by_organisation")] == (
             1,
-            (),
+            (("30 2 * * *", LONDON, False),),
         )
 
 
@@ -151,8 +151,8 @@ def test_every_schedule_is_london_time_and_avoids_the_hour_the_clocks_change() -
     crons = [
         cron for spec in (*python_deployments().values(), *yaml_deployments().values()) for cron in spec[1]
     ]
-    assert len(crons) == 6  # nightly, every-5-minutes, weekly: in each file
-    for cron, timezone in crons:
+    assert len(crons) == 8  # nightly, its inactive scale-out twin, every-5-minutes, weekly: in each file
+    for cron, timezone, _active in crons:
         assert timezone == LONDON, cron
         minute, hour, *_ = cron.split()
         hours = _hours(hour)

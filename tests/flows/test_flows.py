@@ -721,7 +721,6 @@ def check_the_sweep_sent_everything(demo_db: str, mail: Path) -> None:
     assert len(list(mail.glob("*.eml"))) == len(statuses)
 
 
-@pytest.mark.xfail(strict=True, reason=SMTP_NAME_ERROR)
 def test_the_nightly_sweep_sends_through_a_real_smtp_server(demo_db: str, mail_sink: Path) -> None:
     check_the_sweep_sent_everything(demo_db, mail_sink)
 
@@ -750,7 +749,6 @@ def check_the_dispatcher_sends_what_the_sweep_queued(demo_db: str, mail: Path) -
     assert len(list(mail.glob("*.eml"))) == queued
 
 
-@pytest.mark.xfail(strict=True, reason=SMTP_NAME_ERROR)
 def test_dispatch_outbox_sends_what_the_sweep_queued(demo_db: str, mail_sink: Path) -> None:
     check_the_dispatcher_sends_what_the_sweep_queued(demo_db, mail_sink)
 
@@ -880,16 +878,6 @@ def test_a_digest_for_an_unknown_organisation_is_refused(demo_db: str) -> None:
     assert_refused(run(partner_digest, "NOPE"), "unknown organisation 'NOPE'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: flows/sweep.py nightly_sweep (line 56 `return result`, line 63 `return sent`), "
-        "preview_sweep (line 129 `return result`) and dispatch_outbox (line 120 "
-        "`return await send_outbox(limit)`) return the *task's* Failed state; Prefect wraps a returned "
-        "task state as Failed('1/1 states failed.'), so the run's message is not the domain's reason "
-        "(fix: `return Failed(message=result.message)`)"
-    ),
-)
 @pytest.mark.parametrize(
     ("flow_name", "args", "prefix"),
     [

@@ -489,13 +489,6 @@ def test_the_final_review_escalations_come_before_probation_ends_and_stop_once_i
     assert actions(case.rule, replace(case.journey, reviews=held), case.on(7)) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: rules/evaluator.py:149 counts final-review-missing down to the original "
-    "probation end (pathway.probation.end_date(placed_on)) even after an `extend` outcome moved "
-    "the final review on by eight weeks (lifecycle/service.py record_review): the supervisor and "
-    "HR get 'final review missing' for a review that was held and extended",
-)
 def test_an_extended_final_review_moves_the_final_review_clock() -> None:
     case = next(c for c in CASES if c.rule == "final-review-missing")
     held_and_extended = date(2027, 4, 12)

@@ -73,25 +73,28 @@ def test_ladder_repeats_the_last_step_and_caps_the_repeats() -> None:
     assert ladder(nag, 4000) == [(1, 3)]
 
 
-def test_ladder_repeats_an_escalation_step() -> None:
+def test_ladder_repeats_an_escalation_step_and_counts_every_repeat() -> None:
     chase = rule(step(0, "remind"), step(5, "escalate"), repeat=Repeat(every=5, times=2))
+    assert ladder(chase, 4) == [(0, 0)]
     assert ladder(chase, 5) == [(0, 0), (1, 0)]
-    assert (1, 1) in ladder(chase, 10)
-    assert (1, 2) in ladder(chase, 15)
-    assert (1, 3) not in ladder(chase, 100) and (1, 2) in ladder(chase, 100)
+    assert ladder(chase, 9) == [(0, 0), (1, 0)]
+    assert ladder(chase, 10) == [(0, 0), (1, 0), (1, 1)]
+    assert ladder(chase, 15) == [(0, 0), (1, 0), (1, 1), (1, 2)]
+    assert ladder(chase, 100) == [(0, 0), (1, 0), (1, 1), (1, 2)], "capped at `times` repeats"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: rules/evaluator.py:186-187 (ladder) drops the escalation's own occurrence 0 and "
-    "the latest reminder once the repeated last step is on occurrence >= 1, so a catch-up after "
-    "missed nights never fires them, against its docstring ('every due escalation ... every "
-    "escalation counts')",
-)
 def test_catching_up_on_a_repeated_escalation_still_fires_the_first_escalation() -> None:
+    """Missed nights: the latest reminder, the escalation and each of its due repeats all fire."""
     chase = rule(step(0, "remind"), step(5, "escalate"), repeat=Repeat(every=5, times=2))
-    # the sweep did not run between day 0 and day 10
-    assert {(0, 0), (1, 0), (1, 1)} <= set(ladder(chase, 10))
+    nightly = set().union(*(ladder(chase, day) for day in range(0, 11)))
+    assert set(ladder(chase, 10)) == nightly == {(0, 0), (1, 0), (1, 1)}
+
+
+def test_a_repeated_reminder_after_an_escalation_keeps_the_escalation() -> None:
+    mixed = rule(step(1, "escalate"), step(3, "remind"), repeat=Repeat(every=2, times=2))
+    assert ladder(mixed, 3) == [(0, 0), (1, 0)]
+    assert ladder(mixed, 5) == [(0, 0), (1, 1)]
+    assert ladder(mixed, 9) == [(0, 0), (1, 2)]
 
 
 # Journeys as of a date
@@ -217,10 +220,10 @@ def test_causes_list_every_subject_even_before_anything_is_due() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="product bug: rules/evaluator.py:115 yields check-not-started subjects only while j.state is "
-    "CHECKS, not the state a paused journey was paused from, so pausing a journey drops the cause "
-    "and the sweep closes its open check-not-started escalation as 'cause cleared' although the "
-    "check is still not started",
+    reason="product bug: while a journey is paused, Journey.state_since is the pause time "
+    "(lifecycle/service.py apply_trigger), and rules/evaluator.py subjects() anchors check-not-started "
+    "(like entered_state) at j.state_since, so the cause moves to the pause date and the sweep closes "
+    "the open check-not-started escalation as 'cause cleared' although the check is still not started",
 )
 def test_pausing_keeps_the_cause_of_a_check_not_started() -> None:
     j = journey()
@@ -258,7 +261,7 @@ overrides:
   - rule: dbs-stall
     pathway: hiv
     steps: [{day: 1, action: remind, to: coordinator, template: dbs-overdue}]
-    before_days: 5
+    repeat: {every: 5, times: 2}
   - rule: references-chase
     organisation: MIND-N
     enabled: false
@@ -274,15 +277,15 @@ def test_overrides_resolve_from_pathway_to_organisation_to_both(tmp_path: Path) 
     default = next(r for r in DEFAULTS.rules if r.name == "dbs-stall")
     assert dbs_stall(ruleset, "RVH", "adult-community-mental-health") == default
     pathway_only = dbs_stall(ruleset, "RVH", "hiv")
-    assert [s.day for s in pathway_only.steps] == [1] and pathway_only.before_days == 5
+    assert [s.day for s in pathway_only.steps] == [1] and pathway_only.repeat is not None and pathway_only.repeat.every == 5
     assert pathway_only.days == default.days
     organisation_only = dbs_stall(ruleset, "NMH", "adult-community-mental-health")
     assert [s.day for s in organisation_only.steps] == [2] and organisation_only.days.value == "working"
-    assert organisation_only.before_days == 0
+    assert organisation_only.repeat is None
     both = dbs_stall(ruleset, "NMH", "hiv")
     assert [(s.day, s.action.value, s.to.value) for s in both.steps] == [(3, "escalate", "programme_lead")]
     # fields a more specific override leaves alone come from the less specific ones
-    assert both.days.value == "working" and both.before_days == 5
+    assert both.days.value == "working" and both.repeat is not None and both.repeat.every == 5
     applied = ruleset.applied_overrides("NMH", "hiv")
     assert [(o.organisation, o.pathway) for o in applied if o.rule == "dbs-stall"] == [
         (None, "hiv"),
@@ -326,13 +329,6 @@ def before_days_on_a_waiting_check(tmp_path: Path) -> RuleSet:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: rules/evaluator.py:227 sets due_on = anchor + before_days for every clock, but "
-    "subjects() only applies before_days to countdown clocks; on a check_requested rule (allowed "
-    "by rules/model.py) the message then says e.g. 'ask your referees to reply by <request date + "
-    "5>', a date nobody chose",
-)
 def test_before_days_on_a_clock_without_a_target_date_is_refused_or_ignored(tmp_path: Path) -> None:
     try:
         ruleset = before_days_on_a_waiting_check(tmp_path)

@@ -201,6 +201,12 @@ def test_an_empty_file_is_an_empty_rule_set(tmp_path: Path) -> None:
             "rules.0: applies_to.checks needs a check clock",
         ),
         (
+            "before_days on a clock with no date ahead",
+            GOOD + SECOND.replace("clock: entered_state", "clock: entered_state\n    before_days: 3"),
+            18,
+            "rules.1: before_days needs a clock that counts down to a date",
+        ),
+        (
             "unknown template",
             GOOD.replace("template: check-stalled", "template: no-such-template"),
             17,
@@ -255,12 +261,6 @@ def test_bad_yaml_is_refused_with_the_line_of_the_problem(
     assert error.line == line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: rules/ruleset.py:59 (parse_rule_file) reports PyYAML's problem_mark, which for "
-    "an unclosed quote is the end of the stream: `local.yaml:18` for a 17-line file; the quote "
-    "opens on line 17 (exc.context_mark)",
-)
 def test_an_unclosed_quote_is_reported_where_it_opens_not_past_the_end(tmp_path: Path) -> None:
     text = GOOD.replace("template: check-stalled", "template: 'check-stalled")
     assert len(text.splitlines()) == 17
@@ -363,11 +363,6 @@ def test_unknown_pathway_names_the_pathway_in_the_reason(tmp_path: Path) -> None
     assert str(refusal(tmp_path, in_override)).endswith(": unknown pathway 'astrology'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: rules/ruleset.py:153 (_check_references) reports an unknown pathway at the line "
-    "of the rule or override (_line(root, loc)), not at the line that names the pathway",
-)
 @pytest.mark.parametrize(
     ("text", "line"),
     [
