@@ -23,6 +23,7 @@ run: $(SYNCED)
 	@echo "The emails are in var/mail/ (open any .eml file in a mail client or a text editor)."
 
 test: $(SYNCED)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 
 from sqlalchemy import Engine, Table, func, insert, select
 
@@ -43,7 +44,12 @@ TRIGGER_INTO = {
     State.OFFERED: "offer", State.CHECKS: "accept_offer", State.CLEARED: "clear", State.INDUCTION: "start",
     State.TRAINING: "complete_induction", State.PROBATION: "place", State.EMBEDDED: "pass_probation",
 }  # fmt: skip
-CLOSING = {State.WITHDRAWN: "withdraw", State.NOT_APPOINTED: "reject", State.OFFER_WITHDRAWN: "withdraw_offer", State.LEFT: "leave"}
+CLOSING = {
+    State.WITHDRAWN: "withdraw",
+    State.NOT_APPOINTED: "reject",
+    State.OFFER_WITHDRAWN: "withdraw_offer",
+    State.LEFT: "leave",
+}
 WAITING = [Party.CANDIDATE, Party.REFEREE, Party.DBS, Party.OCCUPATIONAL_HEALTH, Party.EMPLOYER_HR]
 
 
@@ -51,7 +57,9 @@ def _at(day: date) -> datetime:
     return datetime.combine(day, dtime(10, 0), tzinfo=UTC)
 
 
-def generate(engine: Engine, journeys: int, *, seed: int = 7, organisations: int = 40, chunk: int = 20_000) -> dict[str, int]:
+def generate(
+    engine: Engine, journeys: int, *, seed: int = 7, organisations: int = 40, chunk: int = 20_000
+) -> dict[str, int]:
     rng = random.Random(seed)
     registry = builtin_registry()
     pathways = registry.latest()
@@ -146,12 +154,20 @@ def _journey(rng, jid, target, pathways, organisations, teams_by, rows) -> None:
             if status is CheckStatus.NOT_STARTED:
                 requested = applied + timedelta(days=rng.randint(10, 40))
                 if done or rng.random() < 0.4:
-                    row.update(status=CheckStatus.CLEARED.value, requested_on=requested,
-                               completed_on=requested + timedelta(days=rng.randint(1, 20)), update_service=rng.random() < 0.7)
+                    row.update(
+                        status=CheckStatus.CLEARED.value,
+                        requested_on=requested,
+                        completed_on=requested + timedelta(days=rng.randint(1, 20)),
+                        update_service=rng.random() < 0.7,
+                    )
                 elif rng.random() < 0.8:
                     party = rng.choice(WAITING)
-                    row.update(status=CheckStatus.WAITING.value, waiting_on=party.value, requested_on=requested,
-                               waiting_since=requested + timedelta(days=rng.randint(0, 5)))
+                    row.update(
+                        status=CheckStatus.WAITING.value,
+                        waiting_on=party.value,
+                        requested_on=requested,
+                        waiting_since=requested + timedelta(days=rng.randint(0, 5)),
+                    )
             if view.kind.value == "right_to_work" and rng.random() < 0.05:
                 row["expires_on"] = AS_OF + timedelta(days=rng.randint(-10, 200))
             rows[Check.__table__].append(row)

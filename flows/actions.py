@@ -73,7 +73,9 @@ async def place_in_team(placement: PlaceInTeam) -> str | State:
     """Place a PSW in a ready host team (starts probation)."""
 
     def call(settings: Settings) -> str:
-        state = service.place_in_team(app.unit_of_work(settings), Actor(placement.acting_as), placement.journey, placement.team)
+        state = service.place_in_team(
+            app.unit_of_work(settings), Actor(placement.acting_as), placement.journey, placement.team
+        )
         return f"{placement.journey.upper()}: {state.value} in {placement.team.upper()}"
 
     return await run_service(call)
@@ -88,7 +90,9 @@ async def record_training(training: RecordTraining) -> str | State:
             app.unit_of_work(settings), Actor(training.acting_as), training.journey, training.module,
             completed_on=training.completed_on,
         )  # fmt: skip
-        return f"{training.journey.upper()}: {training.module} complete" + (f"; refresher due {refresher}" if refresher else "")
+        return f"{training.journey.upper()}: {training.module} complete" + (
+            f"; refresher due {refresher}" if refresher else ""
+        )
 
     return await run_service(call)
 
@@ -141,7 +145,9 @@ async def withdraw(withdrawal: Withdraw) -> str | State:
     """The candidate withdraws before starting."""
 
     def call(settings: Settings) -> str:
-        state = service.withdraw(app.unit_of_work(settings), Actor(withdrawal.acting_as), withdrawal.journey, withdrawal.reason)
+        state = service.withdraw(
+            app.unit_of_work(settings), Actor(withdrawal.acting_as), withdrawal.journey, withdrawal.reason
+        )
         return f"{withdrawal.journey.upper()}: {state.value}"
 
     return await run_service(call)
@@ -150,7 +156,8 @@ async def withdraw(withdrawal: Withdraw) -> str | State:
 @flow(name="import-applicants", retries=0)
 async def import_applicants(upload: ImportApplicants) -> str | State:
     """Import applicants from CSV content: every row checked first; one bad row and nothing is written."""
-    from lifecycle.importing import ImportRejected, import_applicants as run_import
+    from lifecycle.importing import ImportRejected
+    from lifecycle.importing import import_applicants as run_import
 
     def call(settings: Settings) -> str:
         try:

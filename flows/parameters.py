@@ -14,10 +14,27 @@ from lifecycle.states import CheckKind, CheckStatus, Party, ReviewOutcome, Super
 
 PathwayId = StrEnum("PathwayId", {p.id.replace("-", "_"): p.id for p in builtin_registry().latest()})  # type: ignore[misc]
 
-JourneyRef = Annotated[str, Field(pattern=r"^\s*[Jj]-?\d{1,12}\s*$", description="the journey reference, e.g. J-000123", examples=["J-000123"])]
+JourneyRef = Annotated[
+    str,
+    Field(
+        pattern=r"^\s*[Jj]-?\d{1,12}\s*$",
+        description="the journey reference, e.g. J-000123",
+        examples=["J-000123"],
+    ),
+]
 OrgCode = Annotated[str, Field(min_length=1, max_length=32, description="organisation code, e.g. MIND-N")]
-Reason = Annotated[str | None, Field(default=None, max_length=500, description="recorded in the journey's history")]
-ActingAs = Annotated[str, Field(default="coordinator (Prefect)", min_length=1, max_length=200, description="who is acting: recorded on every event")]
+Reason = Annotated[
+    str | None, Field(default=None, max_length=500, description="recorded in the journey's history")
+]
+ActingAs = Annotated[
+    str,
+    Field(
+        default="coordinator (Prefect)",
+        min_length=1,
+        max_length=200,
+        description="who is acting: recorded on every event",
+    ),
+]
 
 
 class Form(BaseModel):
@@ -37,11 +54,18 @@ class RegisterApplicant(Form):
 class RecordCheck(Form):
     journey: JourneyRef
     check: CheckKind = Field(title="Check", description="which of the six NHS employment checks")
-    status: CheckStatus = Field(title="Status", description="waiting, cleared, not required, waived (references), Adult First clear (DBS) or failed")
-    waiting_on: Party | None = Field(default=None, title="Waiting on", description="who holds the ball, when the status is waiting")
+    status: CheckStatus = Field(
+        title="Status",
+        description="waiting, cleared, not required, waived (references), Adult First clear (DBS) or failed",
+    )
+    waiting_on: Party | None = Field(
+        default=None, title="Waiting on", description="who holds the ball, when the status is waiting"
+    )
     on: date | None = Field(default=None, description="the date of this step (default today)")
     expires_on: date | None = Field(default=None, description="e.g. time-limited right to work")
-    approver: str | None = Field(default=None, max_length=200, description="named senior approver, for waived references")
+    approver: str | None = Field(
+        default=None, max_length=200, description="named senior approver, for waived references"
+    )
     update_service: bool | None = Field(default=None, description="DBS only: joined the DBS Update Service")
     acting_as: ActingAs
 
@@ -62,7 +86,9 @@ class PlaceInTeam(Form):
 
 class RecordTraining(Form):
     journey: JourneyRef
-    module: str = Field(min_length=1, max_length=64, description="module id from the pathway, e.g. fire_safety")
+    module: str = Field(
+        min_length=1, max_length=64, description="module id from the pathway, e.g. fire_safety"
+    )
     completed_on: date | None = Field(default=None, description="default today")
     acting_as: ActingAs
 
@@ -106,4 +132,6 @@ class ImportApplicants(Form):
 
 class SweepOptions(Form):
     as_of: date | None = Field(default=None, description="evaluate as of this date (default today, London)")
-    organisation: OrgCode | None = Field(default=None, description="only journeys employed by this organisation")
+    organisation: OrgCode | None = Field(
+        default=None, description="only journeys employed by this organisation"
+    )

@@ -42,12 +42,17 @@ async def send_outbox(limit: int | None = None) -> dict[str, int] | State:
 
 
 async def _report(result: SweepResult, title: str, key: str) -> None:
-    rows = [{"rule": rule, "organisation": org, "actions": n} for (rule, org), n in sorted(result.by_rule_org.items())]
-    await acreate_table_artifact(key=key, table=rows or [{"rule": "(none)", "organisation": "", "actions": 0}], description=title)
+    rows = [
+        {"rule": rule, "organisation": org, "actions": n}
+        for (rule, org), n in sorted(result.by_rule_org.items())
+    ]
+    await acreate_table_artifact(
+        key=key, table=rows or [{"rule": "(none)", "organisation": "", "actions": 0}], description=title
+    )
 
 
 @flow(name="nightly-sweep", retries=0)
-async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:
+async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:  # noqa: B008 - the form's default
     """Evaluate every open journey against the rules, write reminders and escalations, send the email."""
     logger = get_run_logger()
     as_of = options.as_of or london_today()
@@ -62,7 +67,11 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
         if isinstance(sent, State):
             return refused(sent)
     scope = options.organisation or "all organisations"
-    await _report(result, f"Actions by rule and organisation, {as_of} ({scope})", _key(f"sweep-{options.organisation or 'all'}"))
+    await _report(
+        result,
+        f"Actions by rule and organisation, {as_of} ({scope})",
+        _key(f"sweep-{options.organisation or 'all'}"),
+    )
     summary = (
         f"# Sweep {as_of} ({scope})\n\n"
         f"- journeys evaluated: {result.journeys}\n- new actions: {result.actions} "
@@ -71,7 +80,9 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
         f"- with nobody holding the role: {result.unroutable}\n"
         f"- email: {sent['sent']} sent, {sent['retrying']} to retry, {sent['dead']} given up\n"
     )
-    await acreate_markdown_artifact(key=_key(f"sweep-summary-{options.organisation or 'all'}"), markdown=summary)
+    await acreate_markdown_artifact(
+        key=_key(f"sweep-summary-{options.organisation or 'all'}"), markdown=summary
+    )
     return {"as_of": as_of.isoformat(), "journeys": result.journeys, "actions": result.actions, **sent}
 
 
@@ -105,7 +116,9 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
             for code in orgs
         )
     )
-    failed = [code for code, run in zip(orgs, runs, strict=True) if not run.state or not run.state.is_completed()]
+    failed = [
+        code for code, run in zip(orgs, runs, strict=True) if not run.state or not run.state.is_completed()
+    ]
     closed = await run_service(lambda s: close_for_closed_journeys(app.unit_of_work(s), day))
     if failed:
         from prefect.states import Failed
@@ -122,7 +135,7 @@ async def dispatch_outbox(limit: int | None = None) -> dict[str, int] | State:
 
 
 @flow(name="preview-sweep", retries=0)
-async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:
+async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:  # noqa: B008 - the form's default
     """Dry run: what the sweep would send and escalate on a date, per person. Writes nothing."""
     as_of = options.as_of or london_today()
     result = await evaluate_rules(as_of, options.organisation, True)
@@ -156,5 +169,7 @@ async def partner_digest(organisation: OrgCode | None = None) -> list[str] | Sta
     digests = await run_service(call)
     if isinstance(digests, State):
         return digests
-    await asyncio.gather(*(acreate_markdown_artifact(key=_key(f"partner-digest-{c}"), markdown=md) for c, md in digests))
+    await asyncio.gather(
+        *(acreate_markdown_artifact(key=_key(f"partner-digest-{c}"), markdown=md) for c, md in digests)
+    )
     return [c for c, _ in digests]

@@ -84,7 +84,9 @@ def validate(uow: UnitOfWork, rows: list[tuple[int, dict[str, str]]]) -> tuple[l
                 continue
             key = (applicant.email, applicant.pathway)
             if key in seen:
-                bad.append(BadRow(line, f"{applicant.email} applies to {applicant.pathway} again (line {seen[key]})"))
+                bad.append(
+                    BadRow(line, f"{applicant.email} applies to {applicant.pathway} again (line {seen[key]})")
+                )
                 continue
             seen[key] = line
             line_of[len(applicants)] = line
@@ -93,7 +95,12 @@ def validate(uow: UnitOfWork, rows: list[tuple[int, dict[str, str]]]) -> tuple[l
     for index, applicant in enumerate(applicants):
         ref = existing.get((applicant.email, applicant.pathway))
         if ref:
-            bad.append(BadRow(line_of[index], f"{applicant.email} already has an open {applicant.pathway} application ({ref})"))
+            bad.append(
+                BadRow(
+                    line_of[index],
+                    f"{applicant.email} already has an open {applicant.pathway} application ({ref})",
+                )
+            )
     return applicants, sorted(bad, key=lambda b: b.line)
 
 

@@ -41,7 +41,12 @@ TABLE: tuple[Row, ...] = (
     Row(T.COMPLETE_INDUCTION, (S.INDUCTION,), S.TRAINING, ("induction_modules_done",)),
     Row(T.PLACE, (S.TRAINING,), S.PROBATION, ("placement_modules_done", "team_ready")),
     Row(T.PASS_PROBATION, (S.PROBATION,), S.EMBEDDED, ("final_review_passed",)),
-    Row(T.REJECT, (S.APPLIED, S.SHORTLISTED, S.INTERVIEW_SCHEDULED, S.INTERVIEWED), S.NOT_APPOINTED, ("reason_given",)),
+    Row(
+        T.REJECT,
+        (S.APPLIED, S.SHORTLISTED, S.INTERVIEW_SCHEDULED, S.INTERVIEWED),
+        S.NOT_APPOINTED,
+        ("reason_given",),
+    ),
     Row(T.WITHDRAW_OFFER, (S.OFFERED, S.CHECKS, S.CLEARED), S.OFFER_WITHDRAWN, ("reason_given",)),
     Row(T.WITHDRAW, RECRUITING, S.WITHDRAWN),
     Row(T.WITHDRAW, (S.PAUSED,), S.WITHDRAWN, ("paused_while_recruiting",)),

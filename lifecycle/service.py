@@ -49,7 +49,6 @@ from lifecycle.states import (
 )
 from lifecycle.validation import clean_code, clean_email, clean_text, parse_date
 
-
 # Who a check waits on once it is requested, unless the coordinator says otherwise.
 DEFAULT_WAITING_ON = {
     CheckKind.IDENTITY: Party.CANDIDATE,
@@ -81,9 +80,16 @@ def _now(at: datetime | None) -> datetime:
 # Organisations and teams
 
 
-def add_organisation(uow: UnitOfWork, code: str, name: str, kind: OrgKind | str, *, at: datetime | None = None) -> str:
+def add_organisation(
+    uow: UnitOfWork, code: str, name: str, kind: OrgKind | str, *, at: datetime | None = None
+) -> str:
     code = clean_code(code, "organisation code")
-    org = Organisation(code=code, name=clean_text(name, "organisation name", max_length=200), kind=_enum(OrgKind, kind, "organisation kind"), created_at=_now(at))
+    org = Organisation(
+        code=code,
+        name=clean_text(name, "organisation name", max_length=200),
+        kind=_enum(OrgKind, kind, "organisation kind"),
+        created_at=_now(at),
+    )
     with uow:
         if uow.session.query(Organisation.id).filter_by(code=code).first():
             raise InvalidInput(f"organisation {code} already exists")
@@ -94,7 +100,11 @@ def add_organisation(uow: UnitOfWork, code: str, name: str, kind: OrgKind | str,
 
 def add_contact(uow: UnitOfWork, org_code: str, role: ContactRole | str, name: str, email: str) -> None:
     role = _enum(ContactRole, role, "contact role")
-    contact = Contact(role=role, name=clean_text(name, "contact name", max_length=200), email=clean_email(email, "contact email"))
+    contact = Contact(
+        role=role,
+        name=clean_text(name, "contact name", max_length=200),
+        email=clean_email(email, "contact email"),
+    )
     with uow:
         org = uow.organisation(clean_code(org_code, "organisation code"))
         if any(c.role is role and c.email == contact.email for c in org.contacts):
@@ -121,7 +131,9 @@ def add_team(
         code=code,
         name=clean_text(name, "team name", max_length=200),
         speciality=clean_text(speciality, "speciality", max_length=64),
-        supervisor_name=clean_text(supervisor_name, "supervisor name", max_length=200) if supervisor_name else None,
+        supervisor_name=clean_text(supervisor_name, "supervisor name", max_length=200)
+        if supervisor_name
+        else None,
         supervisor_email=clean_email(supervisor_email, "supervisor email") if supervisor_email else None,
         team_briefed=team_briefed,
         role_description_agreed=role_description_agreed,
@@ -132,7 +144,9 @@ def add_team(
             raise InvalidInput(f"team {code} already exists")
         specialities = {p.speciality for p in uow.pathways.all()}
         if team.speciality not in specialities:
-            raise InvalidInput(f"unknown speciality {team.speciality!r} (known: {', '.join(sorted(specialities))})")
+            raise InvalidInput(
+                f"unknown speciality {team.speciality!r} (known: {', '.join(sorted(specialities))})"
+            )
         team.host_organisation = uow.organisation(clean_code(host_org, "organisation code"))
         uow.add(team)
         uow.commit()
@@ -153,9 +167,13 @@ def update_team_readiness(
     with uow:
         team = uow.team(clean_code(code, "team code"))
         if supervisor_name is not None:
-            team.supervisor_name = clean_text(supervisor_name, "supervisor name", max_length=200, required=False) or None
+            team.supervisor_name = (
+                clean_text(supervisor_name, "supervisor name", max_length=200, required=False) or None
+            )
         if supervisor_email is not None:
-            team.supervisor_email = clean_email(supervisor_email, "supervisor email") if supervisor_email else None
+            team.supervisor_email = (
+                clean_email(supervisor_email, "supervisor email") if supervisor_email else None
+            )
         for field, value in (
             ("team_briefed", team_briefed),
             ("role_description_agreed", role_description_agreed),
@@ -182,7 +200,15 @@ class Applicant:
     applied_on: date | None = None
 
     @classmethod
-    def clean(cls, first_name: str, last_name: str, email: str, pathway: str, employer: str, applied_on: str | date | None = None) -> Applicant:
+    def clean(
+        cls,
+        first_name: str,
+        last_name: str,
+        email: str,
+        pathway: str,
+        employer: str,
+        applied_on: str | date | None = None,
+    ) -> Applicant:
         return cls(
             first_name=clean_text(first_name, "first name"),
             last_name=clean_text(last_name, "last name"),
@@ -193,7 +219,9 @@ class Applicant:
         )
 
 
-def register_applicant(uow: UnitOfWork, actor: Actor, applicant: Applicant, *, at: datetime | None = None) -> str:
+def register_applicant(
+    uow: UnitOfWork, actor: Actor, applicant: Applicant, *, at: datetime | None = None
+) -> str:
     """Register an application; returns the new journey's reference."""
     at = _now(at)
     applied_on = applicant.applied_on or london_date(at)
@@ -204,16 +232,27 @@ def register_applicant(uow: UnitOfWork, actor: Actor, applicant: Applicant, *, a
         employer = uow.organisation(applicant.employer)
         candidate = uow.candidate_by_email(applicant.email)
         if candidate is None:
-            candidate = Candidate(first_name=applicant.first_name, last_name=applicant.last_name, email=applicant.email, created_at=at)
+            candidate = Candidate(
+                first_name=applicant.first_name,
+                last_name=applicant.last_name,
+                email=applicant.email,
+                created_at=at,
+            )
             uow.add(candidate)
         else:
-            open_journey = uow.session.query(Journey.id).filter(
-                Journey.candidate_id == candidate.id,
-                Journey.pathway_id == pathway.id,
-                Journey.state.not_in(CLOSED),
-            ).first()
+            open_journey = (
+                uow.session.query(Journey.id)
+                .filter(
+                    Journey.candidate_id == candidate.id,
+                    Journey.pathway_id == pathway.id,
+                    Journey.state.not_in(CLOSED),
+                )
+                .first()
+            )
             if open_journey:
-                raise InvalidInput(f"{applicant.email} already has an open {pathway.id} application (J-{open_journey[0]:06d})")
+                raise InvalidInput(
+                    f"{applicant.email} already has an open {pathway.id} application (J-{open_journey[0]:06d})"
+                )
         journey = Journey(
             candidate=candidate,
             pathway_id=pathway.id,
@@ -225,7 +264,14 @@ def register_applicant(uow: UnitOfWork, actor: Actor, applicant: Applicant, *, a
             updated_at=at,
         )
         uow.add(journey)
-        uow.record_event(journey, actor=actor.name, at=at, kind="registered", to_state=State.APPLIED, detail={"pathway": pathway.id, "version": pathway.version})
+        uow.record_event(
+            journey,
+            actor=actor.name,
+            at=at,
+            kind="registered",
+            to_state=State.APPLIED,
+            detail={"pathway": pathway.id, "version": pathway.version},
+        )
         uow.commit()
         return journey.ref
 
@@ -254,10 +300,14 @@ def apply_trigger(
     with uow:
         journey = uow.journey(ref)
         if expected_version is not None and journey.version != expected_version:
-            raise ConflictError(f"{journey.ref} is at version {journey.version}, not {expected_version}: someone changed it meanwhile")
+            raise ConflictError(
+                f"{journey.ref} is at version {journey.version}, not {expected_version}: someone changed it meanwhile"
+            )
         pathway = uow.pathway_of(journey)
         host = uow.team(clean_code(team, "team code")) if team else None
-        ctx = TriggerContext(today=today, reason=reason, start_date=start_date, team=team_readiness(host) if host else None)
+        ctx = TriggerContext(
+            today=today, reason=reason, start_date=start_date, team=team_readiness(host) if host else None
+        )
         source = State(journey.state)
         dest = machine_for(pathway).decide(snapshot(journey, pathway), trigger, ctx)
         since = at
@@ -276,12 +326,29 @@ def apply_trigger(
             detail["start_date"] = start_date.isoformat()
         if host:
             detail["team"] = host.code
-        uow.record_event(journey, actor=actor.name, at=at, kind="transition", trigger=trigger.value, from_state=source, to_state=dest, reason=reason, detail=detail)
+        uow.record_event(
+            journey,
+            actor=actor.name,
+            at=at,
+            kind="transition",
+            trigger=trigger.value,
+            from_state=source,
+            to_state=dest,
+            reason=reason,
+            detail=detail,
+        )
         uow.commit()
         return dest
 
 
-def _apply_effects(journey: Journey, pathway: Pathway, trigger: Trigger, source: State, ctx: TriggerContext, host: Team | None) -> None:
+def _apply_effects(
+    journey: Journey,
+    pathway: Pathway,
+    trigger: Trigger,
+    source: State,
+    ctx: TriggerContext,
+    host: Team | None,
+) -> None:
     """The records a transition creates or closes, from the pathway's plans."""
     if trigger is Trigger.ACCEPT_OFFER:
         existing = {c.kind for c in journey.checks}
@@ -317,7 +384,9 @@ def resume(uow: UnitOfWork, actor: Actor, ref: str, *, at: datetime | None = Non
     return apply_trigger(uow, actor, ref, Trigger.RESUME, at=at)
 
 
-def withdraw(uow: UnitOfWork, actor: Actor, ref: str, reason: str | None = None, *, at: datetime | None = None) -> State:
+def withdraw(
+    uow: UnitOfWork, actor: Actor, ref: str, reason: str | None = None, *, at: datetime | None = None
+) -> State:
     return apply_trigger(uow, actor, ref, Trigger.WITHDRAW, reason=reason, at=at)
 
 
@@ -336,7 +405,9 @@ def _open_journey(uow: UnitOfWork, ref: str, what: str, allowed: tuple[State, ..
     journey = uow.journey(ref)
     state = State(journey.paused_from or journey.state)
     if state not in allowed:
-        raise TransitionRefused(journey.ref, f"record {what} for", [f"journey is {State(journey.state).label}"])
+        raise TransitionRefused(
+            journey.ref, f"record {what} for", [f"journey is {State(journey.state).label}"]
+        )
     return journey
 
 
@@ -379,7 +450,9 @@ def record_check(
         journey = _open_journey(uow, ref, f"{kind.label} check", CHECK_STATES)
         pathway = uow.pathway_of(journey)
         if status is CheckStatus.NOT_REQUIRED and pathway.checks.spec(kind).required:
-            raise InvalidInput(f"{kind.label} is required by the {pathway.id} pathway: it cannot be marked not required")
+            raise InvalidInput(
+                f"{kind.label} is required by the {pathway.id} pathway: it cannot be marked not required"
+            )
         if status is CheckStatus.ADULT_FIRST_CLEAR and not pathway.checks.dbs.adult_first_available:
             raise InvalidInput(adult_first_refusal(pathway.checks.dbs.level))
         check = next((c for c in journey.checks if c.kind is kind), None)
@@ -400,8 +473,16 @@ def record_check(
         check.expires_on = expires_on if expires_on is not None else check.expires_on
         check.approver = clean_text(approver, "approver", max_length=200) if approver else check.approver
         if kind is CheckKind.DBS:
-            check.dbs_level = _enum(DbsLevel, dbs_level, "DBS level") if dbs_level else check.dbs_level or pathway.checks.dbs.level
-            check.dbs_workforce = _enum(Workforce, dbs_workforce, "workforce") if dbs_workforce else check.dbs_workforce or pathway.checks.dbs.workforce
+            check.dbs_level = (
+                _enum(DbsLevel, dbs_level, "DBS level")
+                if dbs_level
+                else check.dbs_level or pathway.checks.dbs.level
+            )
+            check.dbs_workforce = (
+                _enum(Workforce, dbs_workforce, "workforce")
+                if dbs_workforce
+                else check.dbs_workforce or pathway.checks.dbs.workforce
+            )
             check.update_service = update_service if update_service is not None else check.update_service
         detail = {"check": kind.value, "status": status.value, "on": on.isoformat()}
         if check.waiting_on:
@@ -410,7 +491,15 @@ def record_check(
         uow.commit()
 
 
-def record_training(uow: UnitOfWork, actor: Actor, ref: str, module: str, *, completed_on: date | None = None, at: datetime | None = None) -> date | None:
+def record_training(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    module: str,
+    *,
+    completed_on: date | None = None,
+    at: datetime | None = None,
+) -> date | None:
     """Record a completed module; returns when its refresher is due (if it has one)."""
     at = _now(at)
     completed_on = completed_on or london_date(at)
@@ -424,7 +513,13 @@ def record_training(uow: UnitOfWork, actor: Actor, ref: str, module: str, *, com
             journey.training.append(record)
         record.completed_on = completed_on
         record.refresher_due_on = refresher_due(pathway, spec.id, completed_on)
-        uow.record_event(journey, actor=actor.name, at=at, kind="training", detail={"module": spec.id, "completed_on": completed_on.isoformat()})
+        uow.record_event(
+            journey,
+            actor=actor.name,
+            at=at,
+            kind="training",
+            detail={"module": spec.id, "completed_on": completed_on.isoformat()},
+        )
         uow.commit()
         return record.refresher_due_on
 
@@ -445,8 +540,12 @@ def record_supervision(
     with uow:
         journey = _open_journey(uow, ref, "supervision", (State.PROBATION, State.EMBEDDED))
         if held_on and journey.placed_on and held_on < journey.placed_on:
-            raise InvalidInput(f"supervision held on {held_on} is before the placement on {journey.placed_on}")
-        journey.supervision.append(SupervisionSession(kind=kind, due_on=due_on, held_on=held_on, missed=held_on is None))
+            raise InvalidInput(
+                f"supervision held on {held_on} is before the placement on {journey.placed_on}"
+            )
+        journey.supervision.append(
+            SupervisionSession(kind=kind, due_on=due_on, held_on=held_on, missed=held_on is None)
+        )
         detail = {"supervision": kind.value, "due_on": due_on.isoformat(), "held": held_on is not None}
         uow.record_event(journey, actor=actor.name, at=at, kind="supervision", detail=detail)
         uow.commit()

@@ -20,7 +20,11 @@ from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import new_message_id
 
 Kind = Literal["interview", "review", "supervision"]
-TEMPLATES = {"interview": "invite-interview", "review": "invite-probation-review", "supervision": "invite-supervision"}
+TEMPLATES = {
+    "interview": "invite-interview",
+    "review": "invite-probation-review",
+    "supervision": "invite-supervision",
+}
 
 
 def book(
@@ -54,7 +58,9 @@ def book(
             label, seed_part = "interview", "interview"
         elif kind == "review":
             if journey.state is not State.PROBATION:
-                raise InvalidInput(f"cannot book a probation review for {journey.ref}: it is {journey.state.label}")
+                raise InvalidInput(
+                    f"cannot book a probation review for {journey.ref}: it is {journey.state.label}"
+                )
             names = [r.name for r in journey.reviews]
             if name not in names:
                 raise InvalidInput(f"unknown review {name!r} for {journey.ref} (known: {', '.join(names)})")
@@ -65,19 +71,29 @@ def book(
             try:
                 kind_name = SupervisionKind(name or "")
             except ValueError:
-                raise InvalidInput(f"unknown supervision kind {name!r} (known: {', '.join(k.value for k in SupervisionKind)})") from None
-            label, seed_part = f"{kind_name.value.replace('_', ' ')} supervision", f"supervision/{kind_name.value}/{starts_at.date()}"
+                raise InvalidInput(
+                    f"unknown supervision kind {name!r} (known: {', '.join(k.value for k in SupervisionKind)})"
+                ) from None
+            label, seed_part = (
+                f"{kind_name.value.replace('_', ' ')} supervision",
+                f"supervision/{kind_name.value}/{starts_at.date()}",
+            )
         seed = f"{journey.ref}/{seed_part}"
         session = uow.session
         # One invitation per booking goes to the candidate: their count is the number of bookings so far.
-        sequence = session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.idempotency_key.like(f"invite|{seed}|%|{journey.candidate.email}"))
-        ) or 0
+        sequence = (
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.idempotency_key.like(f"invite|{seed}|%|{journey.candidate.email}"))
+            )
+            or 0
+        )
         org = journey.employer
         coordinator = session.execute(
-            select(Contact.name, Contact.email).where(Contact.organisation_id == org.id, Contact.role == ContactRole.COORDINATOR).order_by(Contact.id)
+            select(Contact.name, Contact.email)
+            .where(Contact.organisation_id == org.id, Contact.role == ContactRole.COORDINATOR)
+            .order_by(Contact.id)
         ).first()
         recipients = [("candidate", journey.candidate.first_name, journey.candidate.email)]
         team = journey.host_team

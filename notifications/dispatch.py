@@ -85,7 +85,14 @@ def claim(uow: UnitOfWork, limit: int, now: datetime, from_address: str) -> list
                 Claimed(
                     id=row.id,
                     attempts=row.attempts,
-                    message=OutgoingMessage(row.message_id, row.template, row.recipient_name, row.recipient_email, dict(row.context), row.invite),
+                    message=OutgoingMessage(
+                        row.message_id,
+                        row.template,
+                        row.recipient_name,
+                        row.recipient_email,
+                        dict(row.context),
+                        row.invite,
+                    ),
                     sender=senders.get(row.organisation_id, Sender("peerpath", from_address)),
                     journey_id=row.journey_id,
                 )
@@ -97,7 +104,9 @@ def claim(uow: UnitOfWork, limit: int, now: datetime, from_address: str) -> list
 def _senders(session, org_ids: set[int | None], from_address: str) -> dict[int | None, Sender]:  # type: ignore[no-untyped-def]
     """Per organisation: its name on the shared From address, replies to its coordinator."""
     ids = [i for i in org_ids if i is not None]
-    names = dict(session.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))).all())
+    names = dict(
+        session.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))).all()
+    )
     replies: dict[int, str] = {}
     for oid, email in session.execute(
         select(Contact.organisation_id, Contact.email)
@@ -108,7 +117,9 @@ def _senders(session, org_ids: set[int | None], from_address: str) -> dict[int |
     return {oid: Sender(name, from_address, replies.get(oid)) for oid, name in names.items()}
 
 
-async def _send_all(claimed: list[Claimed], transport: Transport, concurrency: int, now: datetime) -> dict[int, Outcome]:
+async def _send_all(
+    claimed: list[Claimed], transport: Transport, concurrency: int, now: datetime
+) -> dict[int, Outcome]:
     queue: asyncio.Queue[Claimed] = asyncio.Queue()
     for item in claimed:
         queue.put_nowait(item)
@@ -123,7 +134,11 @@ async def _send_all(claimed: list[Claimed], transport: Transport, concurrency: i
                     email = build(item.message, item.sender, now)
                 except Exception as exc:  # noqa: BLE001 - a message that can never be built: no retry will help,
                     # and it must not strand the rest of the batch in `sending`.
-                    detail = str(exc) if isinstance(exc, PeerpathError) else f"cannot build the message: {type(exc).__name__}"
+                    detail = (
+                        str(exc)
+                        if isinstance(exc, PeerpathError)
+                        else f"cannot build the message: {type(exc).__name__}"
+                    )
                     outcomes[item.id] = Outcome(Result.REFUSED, detail[:300])
                     continue
                 outcomes[item.id] = await smtp.send(email, item.message.recipient_email)
@@ -134,7 +149,15 @@ async def _send_all(claimed: list[Claimed], transport: Transport, concurrency: i
     return outcomes
 
 
-def record(uow: UnitOfWork, claimed: list[Claimed], outcomes: dict[int, Outcome], now: datetime, policy: RetryPolicy, rng: random.Random, result: DispatchResult) -> None:
+def record(
+    uow: UnitOfWork,
+    claimed: list[Claimed],
+    outcomes: dict[int, Outcome],
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+    result: DispatchResult,
+) -> None:
     from notifications.dead_letter import report_dead
 
     with uow:
@@ -143,16 +166,26 @@ def record(uow: UnitOfWork, claimed: list[Claimed], outcomes: dict[int, Outcome]
             outcome = outcomes.get(item.id, Outcome(Result.RETRY, "not attempted"))
             mine = (OutboxMessage.id == item.id) & (OutboxMessage.status == OutboxStatus.SENDING)
             if outcome.result is Result.SENT:
-                session.execute(update(OutboxMessage).where(mine).values(status=OutboxStatus.SENT, sent_at=now, last_error=None))
+                session.execute(
+                    update(OutboxMessage)
+                    .where(mine)
+                    .values(status=OutboxStatus.SENT, sent_at=now, last_error=None)
+                )
                 result.sent += 1
             elif outcome.result is Result.RETRY and item.attempts < policy.max_attempts:
                 retry_at = now + policy.delay(item.attempts, rng)
                 session.execute(
-                    update(OutboxMessage).where(mine).values(status=OutboxStatus.PENDING, next_attempt_at=retry_at, last_error=outcome.detail)
+                    update(OutboxMessage)
+                    .where(mine)
+                    .values(status=OutboxStatus.PENDING, next_attempt_at=retry_at, last_error=outcome.detail)
                 )
                 result.retried += 1
             else:
-                session.execute(update(OutboxMessage).where(mine).values(status=OutboxStatus.DEAD, last_error=outcome.detail))
+                session.execute(
+                    update(OutboxMessage)
+                    .where(mine)
+                    .values(status=OutboxStatus.DEAD, last_error=outcome.detail)
+                )
                 report_dead(session, item.id, now)
                 result.dead += 1
                 result.errors.append(f"message {item.id} to {item.message.recipient_email}: {outcome.detail}")

@@ -68,5 +68,7 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> EmailMessa
             sequence=int(message.invite["sequence"]),  # type: ignore[call-overload]
             dtstamp=now,
         )
-        email.add_attachment(ics, maintype="text", subtype="calendar", filename="invite.ics", params={"method": "REQUEST"})
+        email.add_attachment(
+            ics, maintype="text", subtype="calendar", filename="invite.ics", params={"method": "REQUEST"}
+        )
     return email

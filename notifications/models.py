@@ -23,16 +23,28 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
-    message_id: Mapped[str] = mapped_column(String(200), unique=True)  # fixed at creation, kept across retries
+    message_id: Mapped[str] = mapped_column(
+        String(200), unique=True
+    )  # fixed at creation, kept across retries
     journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id"), index=True)
-    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))  # the sending organisation
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id")
+    )  # the sending organisation
     template: Mapped[str] = mapped_column(String(64))
     recipient_role: Mapped[str] = mapped_column(String(32))
     recipient_name: Mapped[str] = mapped_column(String(200))
     recipient_email: Mapped[str] = mapped_column(String(320))
-    context: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # minimal: no special-category data
+    context: Mapped[dict[str, object]] = mapped_column(
+        JSON, default=dict
+    )  # minimal: no special-category data
     status: Mapped[OutboxStatus] = mapped_column(
-        Enum(OutboxStatus, name="outbox_status", native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+        Enum(
+            OutboxStatus,
+            name="outbox_status",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
     )
     invite: Mapped[dict[str, object] | None] = mapped_column(JSON)  # uid_seed, sequence, minutes, summary
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -41,7 +41,9 @@ def subject_label(subject: str, pathway_id: str, pathways: PathwayRegistry) -> s
     return "your application"
 
 
-def enqueue_planned(session: Session, planned: list[Planned], now: datetime, pathways: PathwayRegistry) -> int:
+def enqueue_planned(
+    session: Session, planned: list[Planned], now: datetime, pathways: PathwayRegistry
+) -> int:
     """Outbox rows for the sweep's new actions (same transaction as the ledger rows).
 
     The context is built as plain data from values validated when they were recorded (names and
@@ -103,7 +105,9 @@ def parse_status(value: str) -> OutboxStatus:
         raise InvalidInput(f"unknown outbox status {value!r} (known: {known})") from None
 
 
-def list_outbox(session: Session, *, status: OutboxStatus | None = None, limit: int = 50) -> list[dict[str, object]]:
+def list_outbox(
+    session: Session, *, status: OutboxStatus | None = None, limit: int = 50
+) -> list[dict[str, object]]:
     stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(max(1, min(limit, 10_000)))
     if status:
         stmt = stmt.where(OutboxMessage.status == status)

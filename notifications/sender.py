@@ -51,7 +51,7 @@ class SmtpTransport:
             hostname=s.host,
             port=s.port,
             use_tls=s.security == "tls",
-            start_tls=True if s.security == "starttls" else False,
+            start_tls=s.security == "starttls",  # False, not None: never upgrade when not asked to
             username=s.username,
             password=s.password.get_secret_value() if s.password else None,
             timeout=s.timeout,
@@ -64,9 +64,13 @@ class SmtpTransport:
     async def send(self, message: EmailMessage, recipient: str) -> Outcome:
         try:
             client = await self._connected()
-            errors, _ = await client.send_message(message, sender=self.settings.from_address, recipients=[recipient])
+            errors, _ = await client.send_message(
+                message, sender=self.settings.from_address, recipients=[recipient]
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            return _classify_codes([r.code for r in exc.recipients], "; ".join(str(r.message) for r in exc.recipients))
+            return _classify_codes(
+                [r.code for r in exc.recipients], "; ".join(str(r.message) for r in exc.recipients)
+            )
         except aiosmtplib.SMTPResponseException as exc:
             await self.close()
             return _classify_codes([exc.code], exc.message)

@@ -54,7 +54,12 @@ def actor(settings: Settings) -> Actor:
 
 
 def run_sweep(
-    settings: Settings, as_of: date, *, dry_run: bool = False, batch_size: int = 2000, employer: str | None = None
+    settings: Settings,
+    as_of: date,
+    *,
+    dry_run: bool = False,
+    batch_size: int = 2000,
+    employer: str | None = None,
 ) -> SweepResult:
     """The nightly sweep: rules evaluated as of a date, ledger, escalations and outbox rows written."""
     from notifications.outbox import enqueue_planned
@@ -84,7 +89,9 @@ def smtp_settings(settings: Settings) -> SmtpSettings | None:
     )  # fmt: skip
 
 
-def run_dispatch(settings: Settings, *, limit: int | None = None, smtp: SmtpSettings | None = None) -> DispatchResult:
+def run_dispatch(
+    settings: Settings, *, limit: int | None = None, smtp: SmtpSettings | None = None
+) -> DispatchResult:
     """Send what is due in the outbox (one asyncio loop; call from synchronous code)."""
     import asyncio
 

@@ -82,7 +82,9 @@ def _ctx() -> Context:
 
 @app.callback()
 def _root(
-    as_: Annotated[str | None, typer.Option("--as", help="act as this user (default: PEERPATH_ACTOR or login)")] = None,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="act as this user (default: PEERPATH_ACTOR or login)")
+    ] = None,
 ) -> None:
     global _current
     _current = Context(as_)
@@ -192,7 +194,10 @@ def org_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     _table(
         "Organisations",
         ["code", "name", "kind", "contacts"],
-        [[r["code"], r["name"], r["kind"], ", ".join(f"{c['role']}: {c['name']}" for c in r["contacts"])] for r in rows],
+        [
+            [r["code"], r["name"], r["kind"], ", ".join(f"{c['role']}: {c['name']}" for c in r["contacts"])]
+            for r in rows
+        ],
     )
 
 
@@ -206,7 +211,9 @@ def team_add(
     supervisor_email: Annotated[str | None, typer.Option()] = None,
     briefed: Annotated[bool, typer.Option("--briefed", help="the team has been briefed")] = False,
     role_agreed: Annotated[bool, typer.Option("--role-agreed", help="role description agreed")] = False,
-    peer_supervision: Annotated[bool, typer.Option("--peer-supervision", help="peer supervision arranged")] = False,
+    peer_supervision: Annotated[
+        bool, typer.Option("--peer-supervision", help="peer supervision arranged")
+    ] = False,
 ) -> None:
     """Add a host team with its readiness checklist."""
     from lifecycle import service
@@ -235,7 +242,11 @@ def team_ready(
         _ctx().uow(), code, supervisor_name=supervisor, supervisor_email=supervisor_email,
         team_briefed=briefed, role_description_agreed=role_agreed, peer_supervision_arranged=peer_supervision,
     )  # fmt: skip
-    typer.echo(f"team {code.upper()} is ready" if not missing else f"team {code.upper()} not ready: {', '.join(missing)}")
+    typer.echo(
+        f"team {code.upper()} is ready"
+        if not missing
+        else f"team {code.upper()} not ready: {', '.join(missing)}"
+    )
 
 
 @team_app.command("list")
@@ -265,7 +276,14 @@ def team_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         "Teams",
         ["code", "name", "host", "speciality", "supervisor", "readiness"],
         [
-            [r["code"], r["name"], r["host"], r["speciality"], r["supervisor"], "ready" if not r["missing"] else "; ".join(r["missing"])]
+            [
+                r["code"],
+                r["name"],
+                r["host"],
+                r["speciality"],
+                r["supervisor"],
+                "ready" if not r["missing"] else "; ".join(r["missing"]),
+            ]
             for r in rows
         ],
     )
@@ -325,7 +343,9 @@ def applicant_add(
 
 @app.command("import-applicants")
 def import_applicants_cmd(
-    file: Annotated[Path, typer.Argument(help="CSV with columns first_name,last_name,email,pathway,employer[,applied_on]")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV with columns first_name,last_name,email,pathway,employer[,applied_on]")
+    ],
 ) -> None:
     """Import applicants from CSV: every row is checked first; one bad row and nothing is written."""
     from rich.progress import Progress
@@ -340,7 +360,9 @@ def import_applicants_cmd(
     try:
         with Progress(transient=True, console=_console()) as progress:
             task = progress.add_task("importing", total=len(parse_csv(content)))
-            refs = import_applicants(ctx.uow(), ctx.actor, content, progress=lambda n: progress.advance(task, n))
+            refs = import_applicants(
+                ctx.uow(), ctx.actor, content, progress=lambda n: progress.advance(task, n)
+            )
     except ImportRejected as rejected:
         for bad in rejected.bad_rows:
             typer.echo(f"{file.name}: {bad}", err=True)
@@ -394,8 +416,17 @@ def pipeline_cmd(
     pathways = sorted({p for p, _ in counts})
     if as_json:
         return _print_json({s.value: {p: counts.get((p, s), 0) for p in pathways} for s in State})
-    rows = [[s.label, *(counts.get((p, s), 0) or "" for p in pathways), sum(counts.get((p, s), 0) for p in pathways)] for s in State]
-    rows.append(["total", *(sum(counts.get((p, s), 0) for s in State) for p in pathways), sum(counts.values())])
+    rows = [
+        [
+            s.label,
+            *(counts.get((p, s), 0) or "" for p in pathways),
+            sum(counts.get((p, s), 0) for p in pathways),
+        ]
+        for s in State
+    ]
+    rows.append(
+        ["total", *(sum(counts.get((p, s), 0) for s in State) for p in pathways), sum(counts.values())]
+    )
     _table("Pipeline" + (f" ({org.upper()})" if org else ""), ["state", *pathways, "all"], rows)
 
 
@@ -455,7 +486,9 @@ def show_cmd(
     console = _console()
     state = f"paused (from {data['paused_from']})" if data["paused_from"] else data["state"]
     console.print(f"[bold]{data['journey']}[/bold] {data['name']} ({data['candidate']}) - {data['pathway']}")
-    console.print(f"employer {data['employer']}, team {data['team'] or '-'}; {state} since {data['since']:%Y-%m-%d}")
+    console.print(
+        f"employer {data['employer']}, team {data['team'] or '-'}; {state} since {data['since']:%Y-%m-%d}"
+    )
     if data["checks"]:
         _table("Checks", ["check", "status", "waiting on", "requested", "completed", "expires"],
                [[c["check"], c["status"], c["waiting_on"], c["requested_on"], c["completed_on"], c["expires_on"]] for c in data["checks"]])  # fmt: skip
@@ -463,7 +496,9 @@ def show_cmd(
         held = ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in data["ball_in_court_working_days"].items())
         console.print(f"ball in court (working days, paused time excluded): {held}")
     if data["training"]["modules"]:
-        console.print(f"training: {data['training']['completed']} of {data['training']['modules']} modules complete")
+        console.print(
+            f"training: {data['training']['completed']} of {data['training']['modules']} modules complete"
+        )
     if data["reviews"]:
         _table("Probation reviews", ["review", "due", "held", "outcome"],
                [[r["review"], r["due_on"], r["held_on"], r["outcome"]] for r in data["reviews"]])  # fmt: skip
@@ -494,10 +529,14 @@ def _describe_event(event: Any) -> str:
 def trigger_cmd(
     journey: str,
     trigger: Annotated[str, typer.Argument(help="e.g. shortlist, offer, clear, start, place, pause, resume")],
-    reason: Annotated[str | None, typer.Option(help="why (required to reject, withdraw an offer or leave)")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="why (required to reject, withdraw an offer or leave)")
+    ] = None,
     start_date: Annotated[str | None, typer.Option(help="agreed start date, for clear (YYYY-MM-DD)")] = None,
     team: Annotated[str | None, typer.Option(help="host team code, for place")] = None,
-    expect_version: Annotated[int | None, typer.Option(help="refuse if the journey changed since this version")] = None,
+    expect_version: Annotated[
+        int | None, typer.Option(help="refuse if the journey changed since this version")
+    ] = None,
 ) -> None:
     """Apply a trigger to a journey."""
     from lifecycle import service
@@ -513,9 +552,16 @@ def trigger_cmd(
 @app.command("check")
 def check_cmd(
     journey: str,
-    kind: Annotated[str, typer.Argument(help="identity, right_to_work, registration, references, dbs, work_health")],
-    status: Annotated[str, typer.Argument(help="waiting, cleared, not_required, waived, adult_first_clear, failed")],
-    waiting_on: Annotated[str | None, typer.Option(help="candidate, referee, dbs, occupational_health, employer_hr, coordinator")] = None,
+    kind: Annotated[
+        str, typer.Argument(help="identity, right_to_work, registration, references, dbs, work_health")
+    ],
+    status: Annotated[
+        str, typer.Argument(help="waiting, cleared, not_required, waived, adult_first_clear, failed")
+    ],
+    waiting_on: Annotated[
+        str | None,
+        typer.Option(help="candidate, referee, dbs, occupational_health, employer_hr, coordinator"),
+    ] = None,
     on: Annotated[str | None, typer.Option(help="date of this step (default today)")] = None,
     expires: Annotated[str | None, typer.Option(help="expiry date (e.g. time-limited right to work)")] = None,
     approver: Annotated[str | None, typer.Option(help="named senior approver (waived references)")] = None,
@@ -546,7 +592,9 @@ def training_cmd(
 
     ctx = _ctx()
     refresher = service.record_training(ctx.uow(), ctx.actor, journey, module, completed_on=_date(on, "date"))
-    typer.echo(f"{journey.upper()}: {module} complete" + (f"; refresher due {refresher}" if refresher else ""))
+    typer.echo(
+        f"{journey.upper()}: {module} complete" + (f"; refresher due {refresher}" if refresher else "")
+    )
 
 
 @app.command("supervision")
@@ -562,7 +610,9 @@ def supervision_cmd(
     ctx = _ctx()
     due_on = _date(due, "due date")
     assert due_on is not None
-    service.record_supervision(ctx.uow(), ctx.actor, journey, kind, due_on=due_on, held_on=_date(held, "held date"))
+    service.record_supervision(
+        ctx.uow(), ctx.actor, journey, kind, due_on=due_on, held_on=_date(held, "held date")
+    )
     typer.echo(f"{journey.upper()}: {kind} supervision {'held' if held else 'missed'}")
 
 
@@ -587,11 +637,15 @@ def place_cmd(journey: str, team: str) -> None:
     from lifecycle import service
 
     ctx = _ctx()
-    typer.echo(f"{journey.upper()}: {service.place_in_team(ctx.uow(), ctx.actor, journey, team).value} in {team.upper()}")
+    typer.echo(
+        f"{journey.upper()}: {service.place_in_team(ctx.uow(), ctx.actor, journey, team).value} in {team.upper()}"
+    )
 
 
 @app.command("pause")
-def pause_cmd(journey: str, reason: Annotated[str, typer.Option(help="recorded in the event log only")]) -> None:
+def pause_cmd(
+    journey: str, reason: Annotated[str, typer.Option(help="recorded in the event log only")]
+) -> None:
     """Pause a journey for the candidate's wellbeing (the clocks stop)."""
     from lifecycle import service
 
@@ -640,8 +694,12 @@ def org_closure(
 
 @app.command("sweep")
 def sweep_cmd(
-    as_of: Annotated[str | None, typer.Option(help="evaluate as of this date (default today, London)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="write nothing; list per person what would be sent")] = False,
+    as_of: Annotated[
+        str | None, typer.Option(help="evaluate as of this date (default today, London)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="write nothing; list per person what would be sent")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Evaluate every open journey against the rules and record what is due (reminders, escalations)."""
@@ -679,7 +737,9 @@ def sweep_cmd(
 
 
 @rules_app.command("check")
-def rules_check(files: Annotated[list[Path], typer.Argument(help="rule files to check (with the rules in force)")]) -> None:
+def rules_check(
+    files: Annotated[list[Path], typer.Argument(help="rule files to check (with the rules in force)")],
+) -> None:
     """Check rule files: unknown states, check kinds, roles, templates, negative days, duplicate names."""
     from notifications.render import template_names
     from peerpath import app as root
@@ -787,7 +847,9 @@ def outbox_list(
 @outbox_app.command("send")
 def outbox_send(
     limit: Annotated[int | None, typer.Option(help="send at most this many")] = None,
-    to_sink: Annotated[Path | None, typer.Option(help="start a local mail sink writing .eml files here and send to it")] = None,
+    to_sink: Annotated[
+        Path | None, typer.Option(help="start a local mail sink writing .eml files here and send to it")
+    ] = None,
 ) -> None:
     """Send every due message through SMTP (retries wait their back-off)."""
     from peerpath import app as root
@@ -821,10 +883,14 @@ def outbox_retry(message_id: Annotated[int, typer.Argument(help="outbox message 
 def book_cmd(
     journey: str,
     kind: Annotated[str, typer.Argument(help="interview, review or supervision")],
-    at: Annotated[str, typer.Option("--at", help="start, e.g. 2026-12-03T10:00 (UK time unless an offset is given)")],
+    at: Annotated[
+        str, typer.Option("--at", help="start, e.g. 2026-12-03T10:00 (UK time unless an offset is given)")
+    ],
     minutes: Annotated[int, typer.Option(help="length in minutes")] = 60,
     location: Annotated[str | None, typer.Option(help="where (or a video link)")] = None,
-    name: Annotated[str | None, typer.Option(help="review name (first, second, final) or supervision kind")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="review name (first, second, final) or supervision kind")
+    ] = None,
 ) -> None:
     """Book a session and send calendar invitations; booking again updates the same calendar entry."""
     from lifecycle.clock import LONDON
@@ -837,8 +903,13 @@ def book_cmd(
     if starts_at.tzinfo is None:
         starts_at = starts_at.replace(tzinfo=LONDON)
     ctx = _ctx()
-    sequence = book(ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name)  # type: ignore[arg-type]
-    typer.echo(f"{journey.upper()}: {kind} booked for {starts_at:%Y-%m-%d %H:%M}" + (" (update sent)" if sequence else ""))
+    sequence = book(
+        ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name
+    )  # type: ignore[arg-type]
+    typer.echo(
+        f"{journey.upper()}: {kind} booked for {starts_at:%Y-%m-%d %H:%M}"
+        + (" (update sent)" if sequence else "")
+    )
 
 
 @app.command("serve")
@@ -880,7 +951,9 @@ def demo_cmd() -> None:
 
     ctx = _ctx()
     result = load_demo(ctx.uow(), ctx.actor, today=london_today())
-    typer.echo(f"demo {'loaded' if result.loaded else 'already loaded; nothing changed'}: {result.journeys} journeys")
+    typer.echo(
+        f"demo {'loaded' if result.loaded else 'already loaded; nothing changed'}: {result.journeys} journeys"
+    )
 
 
 @app.command("diagram")

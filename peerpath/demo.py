@@ -89,24 +89,73 @@ class _Org:
 
 R = ContactRole
 ORGANISATIONS: tuple[_Org, ...] = (
-    _Org("NMH", "North Midlands Mental Health NHS Foundation Trust", OrgKind.NHS_TRUST, "nmh.example.nhs.uk",
-         ((R.HR, "Jordan Ellery"), (R.CLINICAL_LEAD, "Priya Ashdown"),
-          (R.PROGRAMME_LEAD, "Morgan Thistlewood"), (R.COORDINATOR, "Sam Okafor-Reyes"))),
-    _Org("RVH", "Riverbend University Hospitals NHS Trust", OrgKind.NHS_TRUST, "rvh.example.nhs.uk",
-         ((R.HR, "Alex Penmarric"), (R.CLINICAL_LEAD, "Nadia Fenwick-Hale"),
-          (R.COORDINATOR, "Tom Brightwater"))),
-    _Org("NMICB", "NHS North Midlands Integrated Care Board", OrgKind.ICB, "icb.example.nhs.uk",
-         ((R.PROGRAMME_LEAD, "Rowan Achterberg"), (R.COORDINATOR, "Kemi Lindqvist"))),
-    _Org("MIND-N", "Northfield Minds Together (demo)", OrgKind.VCSE, "mind-n.example.org",
-         ((R.HR, "Casey Wrenfield"), (R.CLINICAL_LEAD, "Dev Marchetti"),
-          (R.PROGRAMME_LEAD, "Hollis Quennell"), (R.COORDINATOR, "Jess Oyelaran"))),
-    _Org("POSV", "Positive Voices Northfield (demo; peer-led HIV charity)", OrgKind.VCSE, "posv.example.org",
-         ((R.HR, "Femi Harrowgate"), (R.PROGRAMME_LEAD, "Lou Castellane"),
-          (R.COORDINATOR, "Ade Winterbourne"))),
-    _Org("T1T", "Type One Together North Midlands (demo)", OrgKind.VCSE, "t1t.example.org",
-         ((R.HR, "Bea Strathmore"), (R.COORDINATOR, "Olu Pemberton-Kaye"))),
-    _Org("HARBOUR", "Harbour Recovery Collective (demo)", OrgKind.VCSE, "harbour.example.org",
-         ((R.HR, "Mo Delacourt"), (R.CLINICAL_LEAD, "Ines Farrow"), (R.COORDINATOR, "Pat Kilbride"))),
+    _Org(
+        "NMH",
+        "North Midlands Mental Health NHS Foundation Trust",
+        OrgKind.NHS_TRUST,
+        "nmh.example.nhs.uk",
+        (
+            (R.HR, "Jordan Ellery"),
+            (R.CLINICAL_LEAD, "Priya Ashdown"),
+            (R.PROGRAMME_LEAD, "Morgan Thistlewood"),
+            (R.COORDINATOR, "Sam Okafor-Reyes"),
+        ),
+    ),
+    _Org(
+        "RVH",
+        "Riverbend University Hospitals NHS Trust",
+        OrgKind.NHS_TRUST,
+        "rvh.example.nhs.uk",
+        (
+            (R.HR, "Alex Penmarric"),
+            (R.CLINICAL_LEAD, "Nadia Fenwick-Hale"),
+            (R.COORDINATOR, "Tom Brightwater"),
+        ),
+    ),
+    _Org(
+        "NMICB",
+        "NHS North Midlands Integrated Care Board",
+        OrgKind.ICB,
+        "icb.example.nhs.uk",
+        ((R.PROGRAMME_LEAD, "Rowan Achterberg"), (R.COORDINATOR, "Kemi Lindqvist")),
+    ),
+    _Org(
+        "MIND-N",
+        "Northfield Minds Together (demo)",
+        OrgKind.VCSE,
+        "mind-n.example.org",
+        (
+            (R.HR, "Casey Wrenfield"),
+            (R.CLINICAL_LEAD, "Dev Marchetti"),
+            (R.PROGRAMME_LEAD, "Hollis Quennell"),
+            (R.COORDINATOR, "Jess Oyelaran"),
+        ),
+    ),
+    _Org(
+        "POSV",
+        "Positive Voices Northfield (demo; peer-led HIV charity)",
+        OrgKind.VCSE,
+        "posv.example.org",
+        (
+            (R.HR, "Femi Harrowgate"),
+            (R.PROGRAMME_LEAD, "Lou Castellane"),
+            (R.COORDINATOR, "Ade Winterbourne"),
+        ),
+    ),
+    _Org(
+        "T1T",
+        "Type One Together North Midlands (demo)",
+        OrgKind.VCSE,
+        "t1t.example.org",
+        ((R.HR, "Bea Strathmore"), (R.COORDINATOR, "Olu Pemberton-Kaye")),
+    ),
+    _Org(
+        "HARBOUR",
+        "Harbour Recovery Collective (demo)",
+        OrgKind.VCSE,
+        "harbour.example.org",
+        ((R.HR, "Mo Delacourt"), (R.CLINICAL_LEAD, "Ines Farrow"), (R.COORDINATOR, "Pat Kilbride")),
+    ),
 )
 DEMO_ORG_CODES = tuple(o.code for o in ORGANISATIONS)
 
@@ -127,19 +176,42 @@ TEAMS: tuple[_Team, ...] = (
     _Team("NMH-CMHT-N", "Northfield Community Mental Health Team", "NMH", "mental-health", "Chris Penhallow"),
     _Team("NMH-CMHT-S", "Southvale Community Mental Health Team", "NMH", "mental-health", "Ruth Abernethy"),
     # Not ready: no named supervisor and no peer supervision yet, so placements are refused.
-    _Team("NMH-CRHT", "Crisis Resolution and Home Treatment Team", "NMH", "mental-health", None,
-          peer_supervision=False),
+    _Team(
+        "NMH-CRHT",
+        "Crisis Resolution and Home Treatment Team",
+        "NMH",
+        "mental-health",
+        None,
+        peer_supervision=False,
+    ),
     _Team("NMH-PMH", "Perinatal Mental Health Service", "NMH", "perinatal", "Gwen Attlee-Moss"),
-    _Team("NMH-LDA-IST", "Learning Disability and Autism Intensive Support Team", "NMH",
-          "learning-disability-autism", "Idris Kettlewell"),
+    _Team(
+        "NMH-LDA-IST",
+        "Learning Disability and Autism Intensive Support Team",
+        "NMH",
+        "learning-disability-autism",
+        "Idris Kettlewell",
+    ),
     # Not ready: a supervisor is named but the team is not briefed and the role is not agreed.
-    _Team("NMH-LDA-TR", "Learning Disability and Autism Transitions Team", "NMH",
-          "learning-disability-autism", "Maya Hollingdrake", briefed=False, role_agreed=False),
+    _Team(
+        "NMH-LDA-TR",
+        "Learning Disability and Autism Transitions Team",
+        "NMH",
+        "learning-disability-autism",
+        "Maya Hollingdrake",
+        briefed=False,
+        role_agreed=False,
+    ),
     _Team("RVH-DIAB", "Young Adult Type 1 Diabetes Clinic", "RVH", "diabetes", "Simone Barraclough"),
     _Team("RVH-HIV", "Riverbend HIV Outpatient Service", "RVH", "hiv", "Declan Oduya"),
     _Team("HARBOUR-HUB", "Harbour Recovery Hub", "HARBOUR", "substance-misuse", "Ines Farrow"),
-    _Team("MIND-N-HAVEN", "Northfield Safe Haven (evening crisis cafe)", "MIND-N", "mental-health",
-          "Dev Marchetti"),
+    _Team(
+        "MIND-N-HAVEN",
+        "Northfield Safe Haven (evening crisis cafe)",
+        "MIND-N",
+        "mental-health",
+        "Dev Marchetti",
+    ),
 )
 
 
@@ -170,21 +242,92 @@ LDA_TRANSITIONS = _Cohort("learning-disability-autism", "NMH", "NMH-LDA-TR")  # 
 SUBSTANCE = _Cohort("substance-misuse", "HARBOUR", "HARBOUR-HUB")
 
 ROTATION = (
-    MH_NMH, MH_MIND_IN_NHS, HIV, PERINATAL, DIABETES_T1T, MH_NMH, LDA,
-    SUBSTANCE, MH_MIND_HAVEN, DIABETES_RVH, MH_MIND_IN_NHS, HIV, PERINATAL,
+    MH_NMH,
+    MH_MIND_IN_NHS,
+    HIV,
+    PERINATAL,
+    DIABETES_T1T,
+    MH_NMH,
+    LDA,
+    SUBSTANCE,
+    MH_MIND_HAVEN,
+    DIABETES_RVH,
+    MH_MIND_IN_NHS,
+    HIV,
+    PERINATAL,
 )
 
 FIRST_NAMES = (
-    "Aisha", "Bartholomew", "Cerys", "Dominic", "Efua", "Fergus", "Greta", "Hamza", "Isla", "Jonah",
-    "Kavya", "Lachlan", "Mairead", "Nnamdi", "Orla", "Piotr", "Quinn", "Rhiannon", "Sanjay", "Tamsin",
-    "Umar", "Verity", "Wilf", "Xanthe", "Yusuf", "Zara", "Bronwen", "Callum", "Delyth", "Emeka",
-    "Freya", "Gideon", "Hattie", "Ibrahim", "Jolene", "Kofi", "Lowri", "Marcus", "Niamh", "Oisin",
+    "Aisha",
+    "Bartholomew",
+    "Cerys",
+    "Dominic",
+    "Efua",
+    "Fergus",
+    "Greta",
+    "Hamza",
+    "Isla",
+    "Jonah",
+    "Kavya",
+    "Lachlan",
+    "Mairead",
+    "Nnamdi",
+    "Orla",
+    "Piotr",
+    "Quinn",
+    "Rhiannon",
+    "Sanjay",
+    "Tamsin",
+    "Umar",
+    "Verity",
+    "Wilf",
+    "Xanthe",
+    "Yusuf",
+    "Zara",
+    "Bronwen",
+    "Callum",
+    "Delyth",
+    "Emeka",
+    "Freya",
+    "Gideon",
+    "Hattie",
+    "Ibrahim",
+    "Jolene",
+    "Kofi",
+    "Lowri",
+    "Marcus",
+    "Niamh",
+    "Oisin",
 )
 LAST_NAMES = (
-    "Abernant", "Blackthorn", "Carrowmore", "Dunstable", "Eskdale", "Farnworth", "Glenmorris",
-    "Hartsop", "Ingleby", "Juniper", "Kirkstall", "Langdale", "Marbury", "Netherby", "Oakenshaw",
-    "Pendlebury", "Quarrington", "Ravensworth", "Sedgewick", "Thornaby", "Ulverley", "Verwood",
-    "Whitacre", "Yarwood", "Ashbourne", "Bramhope", "Coldwell", "Dovecote",
+    "Abernant",
+    "Blackthorn",
+    "Carrowmore",
+    "Dunstable",
+    "Eskdale",
+    "Farnworth",
+    "Glenmorris",
+    "Hartsop",
+    "Ingleby",
+    "Juniper",
+    "Kirkstall",
+    "Langdale",
+    "Marbury",
+    "Netherby",
+    "Oakenshaw",
+    "Pendlebury",
+    "Quarrington",
+    "Ravensworth",
+    "Sedgewick",
+    "Thornaby",
+    "Ulverley",
+    "Verwood",
+    "Whitacre",
+    "Yarwood",
+    "Ashbourne",
+    "Bramhope",
+    "Coldwell",
+    "Dovecote",
 )
 
 # Pause reasons stay general: the candidate's health never goes into the record.
@@ -335,8 +478,12 @@ def _checks(p: _Plan, v: _Variant, last: bool) -> None:
         result(CheckKind.RIGHT_TO_WORK, CheckStatus.FAILED, identity + rng.randint(8, 15))
     elif rng.random() < 0.2:  # time-limited permission: a follow-up check before it expires
         expiry = rng.randint(420, 800)
-        p.at(identity, lambda r: r.check(
-            CheckKind.RIGHT_TO_WORK, CheckStatus.CLEARED, expires_on=r.on + timedelta(days=expiry)))
+        p.at(
+            identity,
+            lambda r: r.check(
+                CheckKind.RIGHT_TO_WORK, CheckStatus.CLEARED, expires_on=r.on + timedelta(days=expiry)
+            ),
+        )
     else:
         result(CheckKind.RIGHT_TO_WORK, CheckStatus.CLEARED, identity)
 
@@ -603,27 +750,56 @@ def _programme() -> list[tuple[State, _Variant, _Cohort | None]]:
     add(S.PAUSED, cohort=MH_NMH, through=S.CHECKS, pending=((K.REFERENCES, Party.REFEREE),))
     add(S.PAUSED, cohort=LDA, through=S.TRAINING)
     add(S.PAUSED, cohort=MH_MIND_IN_NHS, through=S.PROBATION, probation_days=(40, 90))
-    add(S.PAUSED, cohort=DIABETES_RVH, through=S.INTERVIEW_SCHEDULED,
-        reason="candidate asked to move the interview; new date to be agreed")
+    add(
+        S.PAUSED,
+        cohort=DIABETES_RVH,
+        through=S.INTERVIEW_SCHEDULED,
+        reason="candidate asked to move the interview; new date to be agreed",
+    )
     # Closed journeys.
     add(S.WITHDRAWN, through=S.APPLIED, reason="accepted another job")
     add(S.WITHDRAWN, through=S.INTERVIEW_SCHEDULED, reason="the hours did not suit caring responsibilities")
     add(S.WITHDRAWN, through=S.OFFERED, reason="declined the offer: travel to the base was too far")
-    add(S.WITHDRAWN, cohort=PERINATAL, through=S.CHECKS, pending=((K.DBS, Party.DBS),),
-        closed_while_paused=True, reason="decided not to take up the post after a pause")
+    add(
+        S.WITHDRAWN,
+        cohort=PERINATAL,
+        through=S.CHECKS,
+        pending=((K.DBS, Party.DBS),),
+        closed_while_paused=True,
+        reason="decided not to take up the post after a pause",
+    )
     add(S.NOT_APPOINTED, 2, through=S.APPLIED, reason="did not meet the essential criteria for the post")
     add(S.NOT_APPOINTED, through=S.SHORTLISTED, reason="post filled from the first shortlist")
     add(S.NOT_APPOINTED, 2, through=S.INTERVIEWED, reason="not appointed after interview; feedback offered")
-    add(S.OFFER_WITHDRAWN, cohort=SUBSTANCE, through=S.CHECKS, failed=K.RIGHT_TO_WORK,
-        reason="employment check standards not met")
-    add(S.OFFER_WITHDRAWN, cohort=LDA, through=S.CHECKS, failed=K.DBS,
-        reason="employment check standards not met; decision recorded by HR")
-    add(S.OFFER_WITHDRAWN, cohort=DIABETES_RVH, through=S.CLEARED,
-        reason="post no longer funded after a service redesign")
+    add(
+        S.OFFER_WITHDRAWN,
+        cohort=SUBSTANCE,
+        through=S.CHECKS,
+        failed=K.RIGHT_TO_WORK,
+        reason="employment check standards not met",
+    )
+    add(
+        S.OFFER_WITHDRAWN,
+        cohort=LDA,
+        through=S.CHECKS,
+        failed=K.DBS,
+        reason="employment check standards not met; decision recorded by HR",
+    )
+    add(
+        S.OFFER_WITHDRAWN,
+        cohort=DIABETES_RVH,
+        through=S.CLEARED,
+        reason="post no longer funded after a service redesign",
+    )
     add(S.LEFT, cohort=MH_NMH, through=S.PROBATION, probation_days=(60, 110), reason="moved out of the area")
     add(S.LEFT, cohort=HIV, through=S.EMBEDDED, reason="appointed senior peer support worker elsewhere")
-    add(S.LEFT, cohort=SUBSTANCE, through=S.TRAINING, closed_while_paused=True,
-        reason="decided the role was not right for them at this time")
+    add(
+        S.LEFT,
+        cohort=SUBSTANCE,
+        through=S.TRAINING,
+        closed_while_paused=True,
+        reason="decided the role was not right for them at this time",
+    )
     return rows
 
 
@@ -673,10 +849,15 @@ def _load(uow: UnitOfWork, actor: Actor, *, today: date, seed: int) -> int:
     domains = {o.code: o.domain for o in ORGANISATIONS}
     for t in TEAMS:
         add_team(
-            uow, t.code, t.name, t.host, t.speciality,
+            uow,
+            t.code,
+            t.name,
+            t.host,
+            t.speciality,
             supervisor_name=t.supervisor,
             supervisor_email=_email(t.supervisor, domains[t.host]) if t.supervisor else None,
-            team_briefed=t.briefed, role_description_agreed=t.role_agreed,
+            team_briefed=t.briefed,
+            role_description_agreed=t.role_agreed,
             peer_supervision_arranged=t.peer_supervision,
         )
 

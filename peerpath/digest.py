@@ -26,10 +26,15 @@ class Digest:
     def markdown(self) -> str:
         lines = [f"# {self.name} ({self.organisation}): weekly digest, {self.as_of:%d %B %Y}", ""]
         lines += ["## People", "", "| state | journeys |", "|---|---|"]
-        lines += [f"| {s.replace('_', ' ')} | {n} |" for s, n in sorted(self.by_state.items())] or ["| (none) | 0 |"]
+        lines += [f"| {s.replace('_', ' ')} | {n} |" for s, n in sorted(self.by_state.items())] or [
+            "| (none) | 0 |"
+        ]
         lines += ["", f"## Open escalations ({len(self.open_escalations)})", ""]
         if self.open_escalations:
-            lines += ["| journey | rule | about | to | open since | working days |", "|---|---|---|---|---|---|"]
+            lines += [
+                "| journey | rule | about | to | open since | working days |",
+                "|---|---|---|---|---|---|",
+            ]
             lines += [
                 f"| {e['journey']} | {e['rule']} | {e['subject']} | {e['role']} | {e['opened_on']} | {e['days_open']} |"
                 for e in self.open_escalations
@@ -59,7 +64,9 @@ def organisation_digest(session: Session, code: str, as_of: date) -> Digest:
         ids.append(jid)
     calendar = WorkingCalendar()
     for esc in session.scalars(
-        select(Escalation).where(Escalation.journey_id.in_(ids), Escalation.resolved_on.is_(None)).order_by(Escalation.opened_on)
+        select(Escalation)
+        .where(Escalation.journey_id.in_(ids), Escalation.resolved_on.is_(None))
+        .order_by(Escalation.opened_on)
     ):
         digest.open_escalations.append(
             {"journey": f"J-{esc.journey_id:06d}", "rule": esc.rule, "subject": esc.subject, "role": esc.role,

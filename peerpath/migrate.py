@@ -43,7 +43,9 @@ def require_current_schema(engine: Engine) -> None:
     if current != head_revision():
         if current is None:
             raise InvalidInput("the database is not set up: run `peerpath db upgrade`")
-        raise InvalidInput(f"the database schema is at {current}, not {head_revision()}: run `peerpath db upgrade`")
+        raise InvalidInput(
+            f"the database schema is at {current}, not {head_revision()}: run `peerpath db upgrade`"
+        )
 
 
 def autogenerate(engine: Engine, message: str, rev_id: str) -> None:

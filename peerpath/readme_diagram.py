@@ -12,7 +12,9 @@ from pathlib import Path
 from lifecycle.machine import mermaid_diagram
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCK = re.compile(r"(<!-- state-diagram:start -->\n```mermaid\n)(.*?)(```\n<!-- state-diagram:end -->)", re.DOTALL)
+BLOCK = re.compile(
+    r"(<!-- state-diagram:start -->\n```mermaid\n)(.*?)(```\n<!-- state-diagram:end -->)", re.DOTALL
+)
 
 
 def readme_copy(text: str) -> str | None:

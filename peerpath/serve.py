@@ -54,7 +54,9 @@ def start_server(host: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def serve(host: str = "127.0.0.1", port: int = 4200, limit: int = 4, home: Path = Path("var/prefect")) -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 4200, limit: int = 4, home: Path = Path("var/prefect")
+) -> None:
     prefect_environment(home)
     server = None
     log = home / "server.log"
@@ -66,7 +68,10 @@ def serve(host: str = "127.0.0.1", port: int = 4200, limit: int = 4, home: Path 
             wait_healthy(os.environ["PREFECT_API_URL"])
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}; see {log}" if server else str(exc)) from None
-        print(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}  (Ctrl-C stops serving)", flush=True)
+        print(
+            f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}  (Ctrl-C stops serving)",
+            flush=True,
+        )
         from prefect import serve as prefect_serve
 
         from flows.deployments import runner_deployments

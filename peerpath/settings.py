@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     rules_dir: Path | None = Field(
         default=None, description="a folder of extra rule files and overrides (besides rules/default.yaml)"
     )
-    smtp_host: str | None = Field(default=None, description="SMTP server; unset: the dispatcher refuses to send")
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; unset: the dispatcher refuses to send"
+    )
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
     smtp_username: str | None = None

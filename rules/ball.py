@@ -83,7 +83,9 @@ def event_facts(events: Iterable[object]) -> list[EventFact]:
         detail = getattr(e, "detail", None) or {}
         is_check = getattr(e, "kind", None) == "check"
         # A check recorded with a past date (`--on`) took effect that day, not when it was typed in.
-        day = date.fromisoformat(detail["on"]) if is_check and detail.get("on") else london_date(e.occurred_at)  # type: ignore[attr-defined]
+        day = (
+            date.fromisoformat(detail["on"]) if is_check and detail.get("on") else london_date(e.occurred_at)
+        )  # type: ignore[attr-defined]
         facts.append(
             EventFact(
                 day=day,

@@ -63,7 +63,9 @@ class WorkingCalendar:
             raise ValueError(f"{start} + {n} working days is past {self.last}")
         return date.fromordinal(self._working[index])
 
-    def elapsed(self, start: date, end: date, paused: Iterable[tuple[date, date | None]] = (), *, working: bool = True) -> int:
+    def elapsed(
+        self, start: date, end: date, paused: Iterable[tuple[date, date | None]] = (), *, working: bool = True
+    ) -> int:
         """Days from `start` to `end`, minus the days inside paused intervals [from, to).
 
         An open pause (to=None) runs to `end`: the clock stands still while the journey is paused.

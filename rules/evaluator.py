@@ -78,9 +78,7 @@ def _matches(rule: Rule, j: JourneyFacts, state: State) -> bool:
         return False
     if a.organisations and j.employer not in a.organisations and j.host_org not in a.organisations:
         return False
-    if a.open_checks and not _has_open_check(j):
-        return False
-    return True
+    return not (a.open_checks and not _has_open_check(j))
 
 
 def _has_open_check(j: JourneyFacts) -> bool:
@@ -213,7 +211,9 @@ class JourneyResult:
     causes: set[tuple[str, str, date]]  # (rule, subject, clock start) still applying to the journey
 
 
-def evaluate_journey(rules: Iterable[Rule], j: JourneyFacts, as_of: date, calendar: WorkingCalendar) -> JourneyResult:
+def evaluate_journey(
+    rules: Iterable[Rule], j: JourneyFacts, as_of: date, calendar: WorkingCalendar
+) -> JourneyResult:
     """What is due for one journey on `as_of`, and which causes still apply (for closing escalations)."""
     actions: list[DueAction] = []
     causes: set[tuple[str, str, date]] = set()
@@ -236,6 +236,18 @@ def evaluate_journey(rules: Iterable[Rule], j: JourneyFacts, as_of: date, calend
             for step, occurrence in ladder(rule, elapsed):
                 s = rule.steps[step]
                 actions.append(
-                    DueAction(j.id, rule.name, subject, anchor, step, occurrence, s.action, s.to, s.template, elapsed, due_on)
+                    DueAction(
+                        j.id,
+                        rule.name,
+                        subject,
+                        anchor,
+                        step,
+                        occurrence,
+                        s.action,
+                        s.to,
+                        s.template,
+                        elapsed,
+                        due_on,
+                    )
                 )
     return JourneyResult(actions, causes)

@@ -101,9 +101,13 @@ class Rule(Strict):
     reason: str = Field(min_length=1, max_length=300)
     applies_to: AppliesTo = AppliesTo()
     clock: Clock
-    before_days: int = Field(default=0, ge=0, le=3650, description="start the clock this many calendar days before")
+    before_days: int = Field(
+        default=0, ge=0, le=3650, description="start the clock this many calendar days before"
+    )
     days: DayCount = DayCount.WORKING
-    pausable: bool = Field(default=True, description="a wellbeing pause stops this clock (legal deadlines do not stop)")
+    pausable: bool = Field(
+        default=True, description="a wellbeing pause stops this clock (legal deadlines do not stop)"
+    )
     steps: tuple[Step, ...] = Field(min_length=1)
     repeat: Repeat | None = None
     enabled: bool = True
@@ -121,7 +125,9 @@ class Rule(Strict):
         if days != sorted(days):
             raise ValueError("steps must be in day order")
         if self.before_days and self.clock not in COUNTDOWN_CLOCKS:
-            raise ValueError(f"before_days needs a clock that counts down to a date ({', '.join(sorted(COUNTDOWN_CLOCKS))})")
+            raise ValueError(
+                f"before_days needs a clock that counts down to a date ({', '.join(sorted(COUNTDOWN_CLOCKS))})"
+            )
         if self.applies_to.checks and self.clock not in CHECK_CLOCKS:
             raise ValueError(f"applies_to.checks needs a check clock ({', '.join(sorted(CHECK_CLOCKS))})")
         return self

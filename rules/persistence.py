@@ -53,7 +53,9 @@ class Escalation(Base):
     __tablename__ = "escalations"
     __table_args__ = (Index("ix_escalations_open", "resolved_on", "journey_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    action_id: Mapped[int | None] = mapped_column(ForeignKey("rule_actions.id"), unique=True)  # None: raised by the system
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rule_actions.id"), unique=True
+    )  # None: raised by the system
     journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     rule: Mapped[str] = mapped_column(String(64))
@@ -91,7 +93,9 @@ def journey_id_batches(
     last = 0
     stmt = select(Journey.id).where(Journey.state.in_(OPEN_STATES)).order_by(Journey.id).limit(batch_size)
     if employer:
-        stmt = stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id).where(Organisation.code == employer)
+        stmt = stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id).where(
+            Organisation.code == employer
+        )
     while True:
         ids = list(session.scalars(stmt.where(Journey.id > last)))
         if not ids:
@@ -107,7 +111,9 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
     lo, hi = ids[0], ids[-1]
     wanted = set(ids)
     org_code = dict(session.execute(select(Organisation.id, Organisation.code)).all())
-    team_org = {tid: org_code[oid] for tid, oid in session.execute(select(Team.id, Team.host_organisation_id))}
+    team_org = {
+        tid: org_code[oid] for tid, oid in session.execute(select(Team.id, Team.host_organisation_id))
+    }
 
     def in_batch(column):  # type: ignore[no-untyped-def]
         return column.between(lo, hi)
@@ -169,7 +175,10 @@ def pause_intervals(session: Session, lo: int, hi: int) -> dict[int, list[tuple[
     open_since: dict[int, date] = {}
     stmt = (
         select(Event.journey_id, Event.occurred_at, Event.from_state, Event.to_state)
-        .where(Event.journey_id.between(lo, hi), (Event.to_state == State.PAUSED) | (Event.from_state == State.PAUSED))
+        .where(
+            Event.journey_id.between(lo, hi),
+            (Event.to_state == State.PAUSED) | (Event.from_state == State.PAUSED),
+        )
         .order_by(Event.journey_id, Event.id)
     )
     for jid, at, from_state, to_state in session.execute(stmt):
@@ -185,7 +194,9 @@ def pause_intervals(session: Session, lo: int, hi: int) -> dict[int, list[tuple[
 def closures(session: Session) -> dict[str, list[date]]:
     found: dict[str, list[date]] = defaultdict(list)
     for code, day in session.execute(
-        select(Organisation.code, OrganisationClosure.day).join(Organisation, OrganisationClosure.organisation_id == Organisation.id)
+        select(Organisation.code, OrganisationClosure.day).join(
+            Organisation, OrganisationClosure.organisation_id == Organisation.id
+        )
     ):
         found[code].append(day)
     return found
@@ -200,14 +211,20 @@ def add_closures(uow, org_code: str, days: list[date]) -> int:  # type: ignore[n
 
     with uow:
         org = uow.organisation(clean_code(org_code, "organisation code"))
-        known = set(uow.session.scalars(select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id)))
+        known = set(
+            uow.session.scalars(
+                select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id)
+            )
+        )
         new = sorted(set(days) - known)
         uow.session.add_all(OrganisationClosure(organisation_id=org.id, day=d) for d in new)
         uow.commit()
         return len(new)
 
 
-def list_escalations(session: Session, *, open_only: bool = False, org: str | None = None) -> list[dict[str, object]]:
+def list_escalations(
+    session: Session, *, open_only: bool = False, org: str | None = None
+) -> list[dict[str, object]]:
     stmt = (
         select(Escalation, Organisation.code)
         .outerjoin(Organisation, Escalation.organisation_id == Organisation.id)

@@ -59,7 +59,9 @@ def parse_rule_file(path: Path) -> tuple[RuleFile, yaml.Node | None]:
         context = getattr(exc, "context_mark", None)
         if mark is not None and context is not None and mark.line >= len(text.splitlines()):
             mark = context  # e.g. an unclosed quote: point where it opens, not past the end of the file
-        raise RulesError(path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise RulesError(
+            path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if raw is None:
         return RuleFile(), root
     if not isinstance(raw, dict):
@@ -79,7 +81,9 @@ class RuleSet:
     overrides: tuple[Override, ...] = ()
     sources: tuple[str, ...] = field(default=(), compare=False)
 
-    _resolved: dict[tuple[str, str], tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _resolved: dict[tuple[str, str], tuple[Rule, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def for_journey(self, organisation: str, pathway: str) -> tuple[Rule, ...]:
         """The rules in force for one (organisation, pathway), overrides applied; cached per pair."""
@@ -91,12 +95,15 @@ class RuleSet:
 
     def applied_overrides(self, organisation: str | None, pathway: str | None) -> list[Override]:
         return sorted(
-            (o for o in self.overrides if _override_applies(o, organisation, pathway)), key=lambda o: o.specificity
+            (o for o in self.overrides if _override_applies(o, organisation, pathway)),
+            key=lambda o: o.specificity,
         )
 
 
 def _override_applies(o: Override, organisation: str | None, pathway: str | None) -> bool:
-    return (o.organisation is None or o.organisation == organisation) and (o.pathway is None or o.pathway == pathway)
+    return (o.organisation is None or o.organisation == organisation) and (
+        o.pathway is None or o.pathway == pathway
+    )
 
 
 def _resolve(ruleset: RuleSet, organisation: str, pathway: str) -> tuple[Rule, ...]:
@@ -113,8 +120,17 @@ def _resolve(ruleset: RuleSet, organisation: str, pathway: str) -> tuple[Rule, .
 
 def _override(rule: Rule, override: Override) -> Rule:
     """The rule with the override's changes, validated as a whole (e.g. before_days needs a countdown clock)."""
-    changes = {k: v for k in ("steps", "repeat", "days", "before_days", "enabled") if (v := getattr(override, k)) is not None}
-    return Rule.model_validate({**rule.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in changes.items()}})
+    changes = {
+        k: v
+        for k in ("steps", "repeat", "days", "before_days", "enabled")
+        if (v := getattr(override, k)) is not None
+    }
+    return Rule.model_validate(
+        {
+            **rule.model_dump(),
+            **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in changes.items()},
+        }
+    )
 
 
 def load_rules(
@@ -135,16 +151,33 @@ def load_rules(
         sources.append(str(path))
         for index, rule in enumerate(rule_file.rules):
             if rule.name in seen:
-                raise RulesError(path, _line(root, ("rules", index, "name")), f"duplicate rule name {rule.name!r} (first in {seen[rule.name].name})")
+                raise RulesError(
+                    path,
+                    _line(root, ("rules", index, "name")),
+                    f"duplicate rule name {rule.name!r} (first in {seen[rule.name].name})",
+                )
             seen[rule.name] = path
-            _check_references(path, root, ("rules", index), rule.steps, rule.applies_to.pathways, templates, pathways)
+            _check_references(
+                path, root, ("rules", index), rule.steps, rule.applies_to.pathways, templates, pathways
+            )
             rules.append(rule)
     for path, rule_file, root in parsed:
         for index, override in enumerate(rule_file.overrides):
             loc = ("overrides", index)
             if override.rule not in seen:
-                raise RulesError(path, _line(root, (*loc, "rule")), f"override of unknown rule {override.rule!r}")
-            _check_references(path, root, loc, override.steps or (), (override.pathway,) if override.pathway else (), templates, pathways, pathway_loc=(*loc, "pathway"))
+                raise RulesError(
+                    path, _line(root, (*loc, "rule")), f"override of unknown rule {override.rule!r}"
+                )
+            _check_references(
+                path,
+                root,
+                loc,
+                override.steps or (),
+                (override.pathway,) if override.pathway else (),
+                templates,
+                pathways,
+                pathway_loc=(*loc, "pathway"),
+            )
             base = next(r for r in rules if r.name == override.rule)
             try:
                 _override(base, override)
@@ -159,7 +192,9 @@ def _check_references(path, root, loc, steps, pathway_ids, templates, pathways, 
     if templates is not None:
         for i, step in enumerate(steps):
             if step.template not in templates:
-                raise RulesError(path, _line(root, (*loc, "steps", i, "template")), f"unknown template {step.template!r}")
+                raise RulesError(
+                    path, _line(root, (*loc, "steps", i, "template")), f"unknown template {step.template!r}"
+                )
     if pathways is not None:
         known = set(pathways.ids())
         for i, pid in enumerate(pathway_ids):

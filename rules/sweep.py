@@ -98,7 +98,9 @@ class Directory:
         found = self.contacts.get((org, role)) if org else None
         return Recipient(as_role, found[0], found[1], org, self.org_ids[org]) if found and org else None
 
-    def resolve(self, role: Role, j: JourneyFacts, team_id: int | None, candidate: tuple[str, str]) -> Recipient | None:
+    def resolve(
+        self, role: Role, j: JourneyFacts, team_id: int | None, candidate: tuple[str, str]
+    ) -> Recipient | None:
         """The person who holds `role` for this journey; the employer's coordinator if nobody does."""
         found: Recipient | None = None
         if role is Role.CANDIDATE:
@@ -144,7 +146,9 @@ def sweep(
             from lifecycle.errors import NotFound
 
             raise NotFound(f"unknown organisation {employer!r}")
-        batches = list(journey_id_batches(uow.session, batch_size, journey_ids=journey_ids, employer=employer))
+        batches = list(
+            journey_id_batches(uow.session, batch_size, journey_ids=journey_ids, employer=employer)
+        )
     for ids in batches:
         with uow:
             _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run)
@@ -166,7 +170,9 @@ def _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, s
     due: list[DueAction] = []
     causes: dict[int, set] = {}
     for j in facts:
-        evaluated = evaluate_journey(ruleset.for_journey(j.employer, j.pathway.id), j, as_of, calendars.get(j.employer, base))
+        evaluated = evaluate_journey(
+            ruleset.for_journey(j.employer, j.pathway.id), j, as_of, calendars.get(j.employer, base)
+        )
         due.extend(evaluated.actions)
         causes[j.id] = evaluated.causes
     now = utc_now()
@@ -235,7 +241,9 @@ def upsert_ignoring(session: Session, model: type, column: str):  # type: ignore
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), KEY_CHUNK):
-        found.update(session.scalars(select(RuleAction.key).where(RuleAction.key.in_(keys[start : start + KEY_CHUNK]))))
+        found.update(
+            session.scalars(select(RuleAction.key).where(RuleAction.key.in_(keys[start : start + KEY_CHUNK])))
+        )
     return found
 
 
@@ -250,7 +258,11 @@ def _people(session: Session, ids: list[int]) -> dict[int, tuple[tuple[str, str]
 
 
 def _plan(
-    action: DueAction, j: JourneyFacts, person: tuple[tuple[str, str], int | None], directory: Directory, reason: str
+    action: DueAction,
+    j: JourneyFacts,
+    person: tuple[tuple[str, str], int | None],
+    directory: Directory,
+    reason: str,
 ) -> Planned:
     candidate, team_id = person
     return Planned(
@@ -315,7 +327,9 @@ def planned_rows(planned: Iterable[Planned]) -> list[dict[str, object]]:
     """Dry-run preview rows: per person, what would be sent or escalated."""
     return [
         {
-            "to": f"{p.recipient.name} ({p.recipient.role}, {p.recipient.organisation})" if p.recipient else f"nobody holds {p.action.role}",
+            "to": f"{p.recipient.name} ({p.recipient.role}, {p.recipient.organisation})"
+            if p.recipient
+            else f"nobody holds {p.action.role}",
             "email": p.recipient.email if p.recipient else None,
             "journey": p.journey_ref,
             "rule": p.action.rule,

@@ -19,15 +19,19 @@ from sqlalchemy.engine import make_url
 
 from lifecycle.pathways import builtin_registry
 from lifecycle.persistence.database import make_engine
-from peerpath.migrate import upgrade
 from lifecycle.persistence.models import Base
 from lifecycle.persistence.uow import UnitOfWork
+from peerpath.migrate import upgrade
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-ADMIN_URL = os.environ.get("PEERPATH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-POSTGRES_REQUIRED = os.environ.get("CI", "").lower() == "true" or os.environ.get("PEERPATH_REQUIRE_POSTGRES") == "1"
+ADMIN_URL = os.environ.get(
+    "PEERPATH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+POSTGRES_REQUIRED = (
+    os.environ.get("CI", "").lower() == "true" or os.environ.get("PEERPATH_REQUIRE_POSTGRES") == "1"
+)
 
 
 def _postgres_unavailable(reason: str) -> None:

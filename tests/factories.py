@@ -29,7 +29,9 @@ def programme(uow: UnitOfWork) -> None:
 
 
 def applicant(n: int = 1, employer: str = "NMH", pathway: str = PATHWAY) -> service.Applicant:
-    return service.Applicant.clean(f"Alex{n}", "Example", f"alex{n}@example.com", pathway, employer, "2026-03-02")
+    return service.Applicant.clean(
+        f"Alex{n}", "Example", f"alex{n}@example.com", pathway, employer, "2026-03-02"
+    )
 
 
 def journey_in(uow: UnitOfWork, state: State, n: int = 1, employer: str = "NMH") -> str:

@@ -44,7 +44,14 @@ NAMING = {
 
 def _enum(cls: type, name: str) -> Enum:
     # Stored as plain strings (no native ENUM type): adding a value needs no ALTER TYPE.
-    return Enum(cls, name=name, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):
@@ -58,7 +65,9 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind, "org_kind"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    contacts: Mapped[list[Contact]] = relationship(back_populates="organisation", cascade="all, delete-orphan")
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan"
+    )
 
 
 class Contact(Base):
@@ -129,9 +138,15 @@ class Journey(Base):
     employer: Mapped[Organisation] = relationship()
     host_team: Mapped[Team | None] = relationship()
     checks: Mapped[list[Check]] = relationship(back_populates="journey", cascade="all, delete-orphan")
-    training: Mapped[list[TrainingRecord]] = relationship(back_populates="journey", cascade="all, delete-orphan")
-    supervision: Mapped[list[SupervisionSession]] = relationship(back_populates="journey", cascade="all, delete-orphan")
-    reviews: Mapped[list[ProbationReview]] = relationship(back_populates="journey", cascade="all, delete-orphan")
+    training: Mapped[list[TrainingRecord]] = relationship(
+        back_populates="journey", cascade="all, delete-orphan"
+    )
+    supervision: Mapped[list[SupervisionSession]] = relationship(
+        back_populates="journey", cascade="all, delete-orphan"
+    )
+    reviews: Mapped[list[ProbationReview]] = relationship(
+        back_populates="journey", cascade="all, delete-orphan"
+    )
 
     @property
     def ref(self) -> str:

@@ -57,7 +57,9 @@ class UnitOfWork:
         self._depth += 1
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._depth -= 1
         if self._depth == 0:
             session, self._session = self.session, None
@@ -123,7 +125,9 @@ class UnitOfWork:
         # concurrent transition exactly as two transitions do.
         journey.updated_at = at
         flag_modified(journey, "updated_at")  # an UPDATE (and a version bump) even if `at` is unchanged
-        event = Event(journey=journey, occurred_at=at, actor=actor, kind=kind, detail=fields.pop("detail", {}), **fields)
+        event = Event(
+            journey=journey, occurred_at=at, actor=actor, kind=kind, detail=fields.pop("detail", {}), **fields
+        )
         self.session.add(event)
         return event
 
@@ -155,7 +159,10 @@ def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
             )
             for c in journey.checks
         },
-        training={t.module: TrainingView(t.module, t.due_on, t.completed_on, t.refresher_due_on) for t in journey.training},
+        training={
+            t.module: TrainingView(t.module, t.due_on, t.completed_on, t.refresher_due_on)
+            for t in journey.training
+        },
         reviews={r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome) for r in journey.reviews},
         team=team_readiness(team) if team else None,
     )

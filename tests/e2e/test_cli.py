@@ -77,8 +77,14 @@ def test_a_journey_from_the_command_line(cli) -> None:
         (["check", "J-000001", "horoscope", "cleared"], "unknown check kind 'horoscope'"),
         (["check", "J-000001", "dbs", "waiting", "--on", "2026-02-30"], "date '2026-02-30' is not a date"),
         (["trigger", "J-000001", "clear", "--start-date", "tomorrow"], "start date 'tomorrow' is not a date"),
-        (["applicant", "add", "A", "B", "a@example.com", "--pathway", "nope", "--org", "NMH"], "unknown pathway 'nope'"),
-        (["team", "add", "T1", "Team", "--org", "NMH", "--speciality", "astrology"], "unknown speciality 'astrology'"),
+        (
+            ["applicant", "add", "A", "B", "a@example.com", "--pathway", "nope", "--org", "NMH"],
+            "unknown pathway 'nope'",
+        ),
+        (
+            ["team", "add", "T1", "Team", "--org", "NMH", "--speciality", "astrology"],
+            "unknown speciality 'astrology'",
+        ),
         (["org", "add", "NMH", "Again"], "organisation NMH already exists"),
         (["no-such-command"], "No such command"),
         (["trigger", "J-000001"], "Missing argument"),
@@ -95,7 +101,9 @@ def test_user_mistakes_print_one_line_and_exit_2(cli, args: list[str], message: 
 def test_import_rejects_bad_file_listing_every_row(cli, tmp_path: Path) -> None:
     setup_programme(cli)
     csv = tmp_path / "applicants.csv"
-    csv.write_text("first_name,last_name,email,pathway,employer\nA,B,a@example.com,hiv,NMH\nC,D,bad,hiv,NMH\nE,F,e@example.com,hiv,ZZZ\n")
+    csv.write_text(
+        "first_name,last_name,email,pathway,employer\nA,B,a@example.com,hiv,NMH\nC,D,bad,hiv,NMH\nE,F,e@example.com,hiv,ZZZ\n"
+    )
     code, out, err = cli("import-applicants", str(csv))
     assert code == 2
     assert err.splitlines() == [
@@ -120,7 +128,13 @@ def test_diagram_and_pathways(cli) -> None:
     assert code == 0 and out.startswith("---\nPSW journey\n---\nstateDiagram-v2")
     code, out, _ = cli("pathways", "--json")
     ids = {p["id"] for p in json.loads(out)}
-    assert {"adult-community-mental-health", "perinatal-mental-health", "type-1-diabetes", "hiv", "learning-disability-autism"} <= ids
+    assert {
+        "adult-community-mental-health",
+        "perinatal-mental-health",
+        "type-1-diabetes",
+        "hiv",
+        "learning-disability-autism",
+    } <= ids
 
 
 def test_the_installed_command_runs_and_reports_an_unset_up_database(tmp_path: Path) -> None:
@@ -129,5 +143,7 @@ def test_the_installed_command_runs_and_reports_an_unset_up_database(tmp_path: P
     result = subprocess.run([peerpath, "journeys"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == "error: the database is not set up: run `peerpath db upgrade`\n"
-    result = subprocess.run([peerpath, "db", "upgrade"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [peerpath, "db", "upgrade"], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0 and "empty -> 0001" in result.stdout

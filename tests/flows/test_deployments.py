@@ -60,7 +60,9 @@ def yaml_deployments() -> dict[Key, Spec]:
         assert isinstance(flow, Flow), f"{entry['entrypoint']} is not a Prefect flow"
         key = (flow.name, entry["name"], entry["entrypoint"])
         assert key not in found, f"{key} declared twice in prefect.yaml"
-        crons = tuple((s["cron"], s.get("timezone"), s.get("active", True)) for s in entry.get("schedules") or [])
+        crons = tuple(
+            (s["cron"], s.get("timezone"), s.get("active", True)) for s in entry.get("schedules") or []
+        )
         assert all(
             set(s) <= {"cron", "timezone", "active", "day_or"} for s in entry.get("schedules") or []
         ), entry

@@ -52,8 +52,10 @@ def aware(value: datetime) -> datetime:
 
 def row_counts(uow: UnitOfWork) -> dict[str, int]:
     with uow:
-        counts = {t.name: int(uow.session.scalar(select(func.count()).select_from(t)) or 0)
-                  for t in Base.metadata.sorted_tables}
+        counts = {
+            t.name: int(uow.session.scalar(select(func.count()).select_from(t)) or 0)
+            for t in Base.metadata.sorted_tables
+        }
         counts["max event id"] = int(uow.session.scalar(select(func.max(Event.id))) or 0)
         return counts
 
@@ -200,8 +202,15 @@ def _sqlite_uow(template: Path, path: Path) -> UnitOfWork:
 def _programme(uow: UnitOfWork) -> list[tuple[object, ...]]:
     with uow:
         stmt = (
-            select(Candidate.email, Journey.pathway_id, Journey.state, Journey.applied_on, Journey.start_date,
-                   Journey.placed_on, func.count(Event.id))
+            select(
+                Candidate.email,
+                Journey.pathway_id,
+                Journey.state,
+                Journey.applied_on,
+                Journey.start_date,
+                Journey.placed_on,
+                func.count(Event.id),
+            )
             .join(Candidate, Journey.candidate_id == Candidate.id)
             .join(Event, Event.journey_id == Journey.id)
             .group_by(Journey.id, Candidate.email)

@@ -17,12 +17,10 @@ from email.utils import parsedate_to_datetime
 
 import icalendar
 import pytest
-from pydantic import ValidationError
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from lifecycle import service
-from lifecycle.errors import ConflictError, InvalidInput
+from lifecycle.errors import InvalidInput
 from lifecycle.persistence.models import Journey, Organisation
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import State
@@ -405,7 +403,9 @@ def test_a_permanent_refusal_is_dead_at_once_and_the_coordinator_is_told(
     assert letter_row.template == DEAD_LETTER and letter_row.status is OutboxStatus.PENDING
     assert (letter_row.recipient_name, letter_row.recipient_email) == COORDINATOR
     assert letter_row.recipient_role == "coordinator" and letter_row.journey_id == world["journey"]
-    assert letter_row.idempotency_key.startswith(f"dead-letter|{dead_id}|") and letter_row.message_id != dead_mid
+    assert (
+        letter_row.idempotency_key.startswith(f"dead-letter|{dead_id}|") and letter_row.message_id != dead_mid
+    )
     MessageContext.model_validate(letter_row.context)
 
     clock.advance(seconds=1)
@@ -588,7 +588,10 @@ def test_a_retried_dead_message_that_dies_again_does_not_crash_the_dispatcher(
     clock = Clock(datetime.now(UTC) + timedelta(seconds=1))  # retry_now queues at the real time
     result = run(uow, smtp, clock, concurrency=1)
 
-    assert (result.sent, result.dead) == (2, 1)  # the other message, and the new dead letter to the coordinator
+    assert (result.sent, result.dead) == (
+        2,
+        1,
+    )  # the other message, and the new dead letter to the coordinator
     assert row(uow, dead_id).status is OutboxStatus.DEAD
     assert row(uow, other_id).status is OutboxStatus.SENT
     clock.advance(minutes=LEASE.total_seconds() / 60 + 1)

@@ -15,7 +15,9 @@ HEADER = "first_name,last_name,email,pathway,employer,applied_on\n"
 
 def counts(uow: UnitOfWork) -> tuple[int, int, int]:
     with uow:
-        return tuple(uow.session.scalar(select(func.count()).select_from(m)) for m in (Candidate, Journey, Event))  # type: ignore[return-value]
+        return tuple(
+            uow.session.scalar(select(func.count()).select_from(m)) for m in (Candidate, Journey, Event)
+        )  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -64,8 +66,13 @@ def test_bad_rows_are_all_listed_with_line_numbers_and_nothing_is_written(seeded
 def test_an_applicant_with_an_open_journey_is_a_bad_row(seeded: UnitOfWork) -> None:
     import_applicants(seeded, ACTOR, HEADER + "Ann,Lee,ann@example.com,hiv,NMH,2026-10-01\n")
     with pytest.raises(ImportRejected) as rejected:
-        import_applicants(seeded, ACTOR, HEADER + "Bo,Li,bo@example.com,hiv,NMH,\nAnn,Lee,ann@example.com,hiv,NMH,\n")
-    assert [(b.line, "already has an open hiv application (J-000001)" in b.reason) for b in rejected.value.bad_rows] == [(3, True)]
+        import_applicants(
+            seeded, ACTOR, HEADER + "Bo,Li,bo@example.com,hiv,NMH,\nAnn,Lee,ann@example.com,hiv,NMH,\n"
+        )
+    assert [
+        (b.line, "already has an open hiv application (J-000001)" in b.reason)
+        for b in rejected.value.bad_rows
+    ] == [(3, True)]
     assert counts(seeded) == (1, 1, 1)
 
 
@@ -84,7 +91,9 @@ def test_header_problems_reject_the_file(seeded: UnitOfWork, content: str, reaso
 
 
 def test_ten_thousand_rows_import_with_progress(seeded: UnitOfWork) -> None:
-    rows = [f"P{i},Q{i},p{i}@example.com,adult-community-mental-health,MIND-N,2026-09-01" for i in range(10_000)]
+    rows = [
+        f"P{i},Q{i},p{i}@example.com,adult-community-mental-health,MIND-N,2026-09-01" for i in range(10_000)
+    ]
     ticks: list[int] = []
     refs = import_applicants(seeded, ACTOR, HEADER + "\n".join(rows), progress=ticks.append)
     assert len(refs) == 10_000 and sum(ticks) == 10_000

@@ -19,7 +19,10 @@ from tests.factories import ACTOR, T0, at, journey_in, programme
 
 def row_counts(uow: UnitOfWork) -> dict[str, int]:
     with uow:
-        return {t.name: uow.session.execute(select(func.count()).select_from(t)).scalar_one() for t in Base.metadata.sorted_tables}
+        return {
+            t.name: uow.session.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in Base.metadata.sorted_tables
+        }
 
 
 def journey_version(uow: UnitOfWork, ref: str) -> tuple[State, int]:
@@ -41,7 +44,9 @@ def test_full_journey_to_embedded_records_every_step(seeded: UnitOfWork) -> None
         assert journey.state is State.EMBEDDED
         assert journey.host_team.code == "CMHT-N"
         assert {r.name for r in journey.reviews} == {"first", "second", "final"}
-        events = seeded.session.scalars(select(Event).where(Event.journey_id == journey.id).order_by(Event.id)).all()
+        events = seeded.session.scalars(
+            select(Event).where(Event.journey_id == journey.id).order_by(Event.id)
+        ).all()
         transitions = [e.trigger for e in events if e.kind == "transition"]
         assert transitions == [
             "shortlist", "schedule_interview", "record_interview", "offer", "accept_offer",
@@ -54,7 +59,9 @@ def test_full_journey_to_embedded_records_every_step(seeded: UnitOfWork) -> None
 def test_refused_trigger_changes_nothing(seeded: UnitOfWork) -> None:
     ref = journey_in(seeded, State.TRAINING)
     before, version = row_counts(seeded), journey_version(seeded, ref)
-    with pytest.raises(TransitionRefused, match=r"^cannot place J-\d{6}: training before placement not complete"):
+    with pytest.raises(
+        TransitionRefused, match=r"^cannot place J-\d{6}: training before placement not complete"
+    ):
         service.place_in_team(seeded, ACTOR, ref, "CMHT-S", at=at(30))
     assert row_counts(seeded) == before
     assert journey_version(seeded, ref) == version
@@ -94,9 +101,14 @@ def test_adult_first_allows_a_supervised_start_and_keeps_dbs_open(seeded: UnitOf
     ref = journey_in(seeded, State.CHECKS)
     for kind in ("identity", "right_to_work", "work_health"):
         service.record_check(seeded, ACTOR, ref, kind, "cleared", at=at(8))
-    service.record_check(seeded, ACTOR, ref, "references", "waived", approver="Dr Jo Reed, Director of Nursing", at=at(8))
+    service.record_check(
+        seeded, ACTOR, ref, "references", "waived", approver="Dr Jo Reed, Director of Nursing", at=at(8)
+    )
     service.record_check(seeded, ACTOR, ref, "dbs", "adult_first_clear", at=at(8))
-    assert service.apply_trigger(seeded, ACTOR, ref, "clear", start_date=at(15).date(), at=at(9)) is State.CLEARED
+    assert (
+        service.apply_trigger(seeded, ACTOR, ref, "clear", start_date=at(15).date(), at=at(9))
+        is State.CLEARED
+    )
     with seeded:
         dbs = next(c for c in seeded.journey(ref).checks if c.kind.value == "dbs")
         assert dbs.status is CheckStatus.ADULT_FIRST_CLEAR
@@ -112,10 +124,15 @@ def test_adult_first_allows_a_supervised_start_and_keeps_dbs_open(seeded: UnitOf
         ({"kind": "identity", "status": "adult_first_clear"}, "DBS Adult First applies to the DBS check"),
         ({"kind": "passport", "status": "cleared"}, "unknown check kind 'passport'"),
         ({"kind": "dbs", "status": "lost"}, "unknown check status 'lost'"),
-        ({"kind": "dbs", "status": "cleared", "waiting_on": "dbs"}, "--waiting-on applies to a check that is waiting"),
+        (
+            {"kind": "dbs", "status": "cleared", "waiting_on": "dbs"},
+            "--waiting-on applies to a check that is waiting",
+        ),
     ],
 )
-def test_bad_check_input_is_refused_and_changes_nothing(seeded: UnitOfWork, kwargs: dict, message: str) -> None:
+def test_bad_check_input_is_refused_and_changes_nothing(
+    seeded: UnitOfWork, kwargs: dict, message: str
+) -> None:
     ref = journey_in(seeded, State.CHECKS)
     before = row_counts(seeded)
     with pytest.raises(InvalidInput, match=message):
@@ -126,11 +143,19 @@ def test_bad_check_input_is_refused_and_changes_nothing(seeded: UnitOfWork, kwar
 def test_adult_first_refused_where_the_dbs_level_has_no_adults_barred_list(seeded: UnitOfWork) -> None:
     service.add_team(seeded, "DIAB-1", "Diabetes clinic", "NMH", "diabetes")
     ref = service.register_applicant(
-        seeded, ACTOR, service.Applicant.clean("Kim", "Lee", "kim@example.com", "type-1-diabetes", "NMH"), at=T0
+        seeded,
+        ACTOR,
+        service.Applicant.clean("Kim", "Lee", "kim@example.com", "type-1-diabetes", "NMH"),
+        at=T0,
     )
-    for day, trig in enumerate(["shortlist", "schedule_interview", "record_interview", "offer", "accept_offer"], 1):
+    for day, trig in enumerate(
+        ["shortlist", "schedule_interview", "record_interview", "offer", "accept_offer"], 1
+    ):
         service.apply_trigger(seeded, ACTOR, ref, trig, at=at(day))
-    with pytest.raises(InvalidInput, match="DBS Adult First needs an enhanced check with the adults. barred list \\(this pathway: enhanced\\)"):
+    with pytest.raises(
+        InvalidInput,
+        match="DBS Adult First needs an enhanced check with the adults. barred list \\(this pathway: enhanced\\)",
+    ):
         service.record_check(seeded, ACTOR, ref, "dbs", "adult_first_clear", at=at(7))
 
 
@@ -152,9 +177,13 @@ def test_unknown_references_are_one_line_errors(seeded: UnitOfWork) -> None:
     with pytest.raises(NotFound, match="unknown journey 'banana'"):
         service.apply_trigger(seeded, ACTOR, "banana", "shortlist")
     with pytest.raises(NotFound, match="unknown pathway 'astrology'"):
-        service.register_applicant(seeded, ACTOR, service.Applicant.clean("A", "B", "a@example.com", "astrology", "NMH"))
+        service.register_applicant(
+            seeded, ACTOR, service.Applicant.clean("A", "B", "a@example.com", "astrology", "NMH")
+        )
     with pytest.raises(NotFound, match="unknown organisation 'NOPE'"):
-        service.register_applicant(seeded, ACTOR, service.Applicant.clean("A", "B", "a@example.com", "hiv", "NOPE"))
+        service.register_applicant(
+            seeded, ACTOR, service.Applicant.clean("A", "B", "a@example.com", "hiv", "NOPE")
+        )
 
 
 @pytest.mark.parametrize("bad", ["Ann\r\nBcc: x@example.com", "Ann\nLee", "\x00Ann", ""])
@@ -174,7 +203,9 @@ def test_stale_version_is_a_conflict_not_an_overwrite(seeded: UnitOfWork) -> Non
     _, seen_version = journey_version(seeded, ref)
     service.apply_trigger(seeded, ACTOR, ref, "shortlist", at=at(1))  # someone else acts first
     with pytest.raises(ConflictError, match="someone changed it meanwhile"):
-        service.apply_trigger(seeded, ACTOR, ref, "reject", reason="not shortlisted", expected_version=seen_version, at=at(2))
+        service.apply_trigger(
+            seeded, ACTOR, ref, "reject", reason="not shortlisted", expected_version=seen_version, at=at(2)
+        )
     assert journey_version(seeded, ref)[0] is State.SHORTLISTED
 
 
@@ -222,7 +253,9 @@ def test_concurrent_pause_resume_loses_no_update(seeded: UnitOfWork) -> None:
     with seeded:
         journey = seeded.session.scalars(select(Journey)).one()
         transitions = seeded.session.scalars(
-            select(func.count()).select_from(Event).where(Event.kind == "transition", Event.trigger.in_(["pause", "resume"]))
+            select(func.count())
+            .select_from(Event)
+            .where(Event.kind == "transition", Event.trigger.in_(["pause", "resume"]))
         ).one()
         assert transitions == len(successes)
         assert replay(state_steps(seeded.session)[journey.id]) is stored_states(seeded.session)[journey.id]

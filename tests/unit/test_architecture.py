@@ -10,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_import_contracts_hold() -> None:
     """import-linter: no Prefect, SMTP or SQLAlchemy in lifecycle's pure modules."""
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
@@ -21,7 +24,9 @@ def test_cli_help_imports_neither_prefect_nor_sqlalchemy() -> None:
         "import sys; from peerpath.cli import main; rc = main(['--help']);"
         "print(sorted(m for m in ('prefect', 'sqlalchemy', 'aiosmtplib') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 

@@ -218,19 +218,12 @@ def test_causes_list_every_subject_even_before_anything_is_due() -> None:
     } <= result.causes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: while a journey is paused, Journey.state_since is the pause time "
-    "(lifecycle/service.py apply_trigger), and rules/evaluator.py subjects() anchors check-not-started "
-    "(like entered_state) at j.state_since, so the cause moves to the pause date and the sweep closes "
-    "the open check-not-started escalation as 'cause cleared' although the check is still not started",
-)
 def test_pausing_keeps_the_cause_of_a_check_not_started() -> None:
     j = journey()
     cause = ("check-not-started", "check:work_health", MON)
     assert cause in evaluate_journey(DEFAULTS.rules, j, date(2026, 11, 16), CAL).causes
-    on_hold = replace(j, state=State.PAUSED, paused_from=State.CHECKS, state_since=date(2026, 11, 13),
-                      pauses=((date(2026, 11, 13), None),))  # fmt: skip
+    # pausing keeps the state's start (lifecycle/service.py): only the paused interval is added
+    on_hold = replace(j, state=State.PAUSED, paused_from=State.CHECKS, pauses=((date(2026, 11, 13), None),))
     # every other check cause survives the pause ...
     causes = evaluate_journey(DEFAULTS.rules, on_hold, date(2026, 11, 16), CAL).causes
     assert ("references-chase", "check:references:referee", MON) in causes
@@ -277,7 +270,11 @@ def test_overrides_resolve_from_pathway_to_organisation_to_both(tmp_path: Path) 
     default = next(r for r in DEFAULTS.rules if r.name == "dbs-stall")
     assert dbs_stall(ruleset, "RVH", "adult-community-mental-health") == default
     pathway_only = dbs_stall(ruleset, "RVH", "hiv")
-    assert [s.day for s in pathway_only.steps] == [1] and pathway_only.repeat is not None and pathway_only.repeat.every == 5
+    assert (
+        [s.day for s in pathway_only.steps] == [1]
+        and pathway_only.repeat is not None
+        and pathway_only.repeat.every == 5
+    )
     assert pathway_only.days == default.days
     organisation_only = dbs_stall(ruleset, "NMH", "adult-community-mental-health")
     assert [s.day for s in organisation_only.steps] == [2] and organisation_only.days.value == "working"
