@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from lifecycle.domain import CheckView, ReviewView, TrainingView
 from lifecycle.pathways import Pathway, TrainingStage, add_months
@@ -38,6 +38,7 @@ class JourneyFacts:
     reviews: tuple[ReviewView, ...] = ()
     last_supervision: Mapping[SupervisionKind, date] = field(default_factory=dict)
     pauses: tuple[tuple[date, date | None], ...] = ()
+    updated_at: datetime | None = None  # the last change to the journey or anything recorded on it
 
     @property
     def ref(self) -> str:
@@ -130,9 +131,9 @@ def subjects(rule: Rule, j: JourneyFacts, state: State | None = None) -> Iterato
             yield "journey", j.start_date - before
     elif clock in (Clock.TRAINING_DUE, Clock.REFRESHER_DUE):
         stages = rule.applies_to.training_stages
+        stage_of = _stages(j.pathway) if stages else None
         for t in j.training:
-            module = _module_stage(j.pathway, t.module)
-            if stages and module not in stages:
+            if stage_of is not None and stage_of.get(t.module) not in stages:
                 continue
             if clock is Clock.TRAINING_DUE and t.completed_on is None and t.due_on:
                 yield f"module:{t.module}", t.due_on - before
@@ -167,30 +168,38 @@ def subjects(rule: Rule, j: JourneyFacts, state: State | None = None) -> Iterato
                 yield "check:dbs", add_months(dbs.completed_on, months) - before
 
 
-def _module_stage(pathway: Pathway, module_id: str) -> TrainingStage | None:
-    for m in pathway.resolved_modules:
-        if m.id == module_id:
-            return m.stage
-    return None
+_STAGES: dict[tuple[str, int], dict[str, TrainingStage]] = {}
 
 
-def ladder(rule: Rule, elapsed: int) -> list[tuple[int, int]]:
-    """(step, occurrence) pairs to act on at `elapsed` days: every due escalation (each repeat of a
-    repeated escalation too), and only the latest due reminder: after missed nights one reminder
-    is enough, but every escalation counts."""
-    due = [i for i, s in enumerate(rule.steps) if s.day <= elapsed]
-    if not due:
-        return []
-    fired = {(i, 0) for i in due if rule.steps[i].action is Action.ESCALATE}
-    reminders = [i for i in due if rule.steps[i].action is Action.REMIND]
+def _stages(pathway: Pathway) -> dict[str, TrainingStage]:
+    """Each module's stage, per pathway version (looked up for every training record)."""
+    stages = _STAGES.get(pathway.key)
+    if stages is None:
+        stages = _STAGES[pathway.key] = {m.id: m.stage for m in pathway.resolved_modules}
+    return stages
+
+
+def ladder(rule: Rule, elapsed: int, previous: int = -1) -> list[tuple[int, int]]:
+    """(step, occurrence) pairs that fell due after `previous` days and by `elapsed` days on the
+    rule's clock: every escalation (each repeat of a repeated escalation too), and only the latest
+    reminder: after missed nights one reminder is enough, but every escalation counts.
+
+    `previous` is the clock at the last completed sweep (-1: none, evaluate everything due).
+    """
+    steps = rule.steps
+    due = [i for i, s in enumerate(steps) if previous < s.day <= elapsed]
+    fired = {(i, 0) for i in due if steps[i].action is Action.ESCALATE}
+    reminders = [i for i in due if steps[i].action is Action.REMIND]
     latest_reminder = (reminders[-1], 0) if reminders else None
-    last = len(rule.steps) - 1
-    if rule.repeat and due[-1] == last:
-        occurrences = min((elapsed - rule.steps[last].day) // rule.repeat.every, rule.repeat.times)
-        if occurrences and rule.steps[last].action is Action.ESCALATE:
-            fired.update((last, k) for k in range(1, occurrences + 1))
-        elif occurrences:
-            latest_reminder = (last, occurrences)
+    last = len(steps) - 1
+    if rule.repeat and elapsed >= steps[last].day:
+        every, times, start = rule.repeat.every, rule.repeat.times, steps[last].day
+        now = min((elapsed - start) // every, times)
+        before = min((previous - start) // every, times) if previous >= start else 0
+        if now > before and steps[last].action is Action.ESCALATE:
+            fired.update((last, k) for k in range(before + 1, now + 1))
+        elif now > before:
+            latest_reminder = (last, now)
     if latest_reminder:
         fired.add(latest_reminder)
     return sorted(fired)
@@ -212,9 +221,13 @@ class JourneyResult:
 
 
 def evaluate_journey(
-    rules: Iterable[Rule], j: JourneyFacts, as_of: date, calendar: WorkingCalendar
+    rules: Iterable[Rule], j: JourneyFacts, as_of: date, calendar: WorkingCalendar, since: date | None = None
 ) -> JourneyResult:
-    """What is due for one journey on `as_of`, and which causes still apply (for closing escalations)."""
+    """What is due for one journey on `as_of`, and which causes still apply (for closing escalations).
+
+    `since`: the as-of date of the last completed sweep that saw this journey as it is now; only
+    steps that fell due after it are returned (None: everything due, the ledger removes repeats).
+    """
     actions: list[DueAction] = []
     causes: set[tuple[str, str, date]] = set()
     if j.state not in OPEN_FOR_RULES:
@@ -231,9 +244,15 @@ def evaluate_journey(
             causes.add((rule.name, subject, anchor))
             if as_of < anchor or (paused and rule.pausable):
                 continue  # not started yet, or the clock stands still while the journey is paused
-            elapsed = calendar.elapsed(anchor, as_of, j.pauses if rule.pausable else (), working=working)
+            pauses = j.pauses if rule.pausable else ()
+            elapsed = calendar.elapsed(anchor, as_of, pauses, working=working)
+            previous = -1
+            if since is not None and since >= anchor:
+                previous = calendar.elapsed(anchor, since, pauses, working=working)
+                if previous >= rule.steps[-1].day and not rule.repeat:
+                    continue  # the whole ladder fell due by the last sweep
             due_on = anchor + timedelta(days=rule.before_days) if rule.before_days else None
-            for step, occurrence in ladder(rule, elapsed):
+            for step, occurrence in ladder(rule, elapsed, previous):
                 s = rule.steps[step]
                 actions.append(
                     DueAction(

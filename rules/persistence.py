@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -69,6 +69,22 @@ class Escalation(Base):
     organisation: Mapped[Organisation | None] = relationship()
 
 
+class SweepRun(Base):
+    """One sweep: its date, its scope (`*` or an organisation code), and whether it completed.
+
+    A completed run lets the next sweep look only at steps that fell due after it, for journeys
+    unchanged since it started (the ledger still stops any repeat).
+    """
+
+    __tablename__ = "sweep_runs"
+    __table_args__ = (Index("ix_sweep_runs_scope", "scope", "as_of"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    scope: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class OrganisationClosure(Base):
     """A day an organisation is closed (on top of weekends and bank holidays)."""
 
@@ -110,16 +126,15 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
         return []
     lo, hi = ids[0], ids[-1]
     wanted = set(ids)
-    org_code = dict(session.execute(select(Organisation.id, Organisation.code)).all())
-    team_org = {
-        tid: org_code[oid] for tid, oid in session.execute(select(Team.id, Team.host_organisation_id))
-    }
+    conn = session.connection()  # Core rows: no ORM result machinery on the hot path
+    org_code = dict(conn.execute(select(Organisation.id, Organisation.code)).all())
+    team_org = {tid: org_code[oid] for tid, oid in conn.execute(select(Team.id, Team.host_organisation_id))}
 
     def in_batch(column):  # type: ignore[no-untyped-def]
         return column.between(lo, hi)
 
     checks: dict[int, list[CheckView]] = defaultdict(list)
-    for row in session.execute(
+    for row in _rows(conn,
         select(Check.journey_id, Check.kind, Check.status, Check.waiting_on, Check.requested_on, Check.completed_on,
                Check.expires_on, Check.waiting_since, Check.update_service).where(in_batch(Check.journey_id))
     ):  # fmt: skip
@@ -128,31 +143,32 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
                       expires_on=row[6], waiting_since=row[7], update_service=row[8])
         )  # fmt: skip
     training: dict[int, list[TrainingView]] = defaultdict(list)
-    for jid, module, due_on, completed_on, refresher in session.execute(
+    for jid, module, due_on, completed_on, refresher in _rows(conn,
         select(TrainingRecord.journey_id, TrainingRecord.module, TrainingRecord.due_on, TrainingRecord.completed_on,
                TrainingRecord.refresher_due_on).where(in_batch(TrainingRecord.journey_id))
     ):  # fmt: skip
         training[jid].append(TrainingView(module, due_on, completed_on, refresher))
     reviews: dict[int, list[ReviewView]] = defaultdict(list)
-    for jid, name, due_on, held_on, outcome in session.execute(
+    for jid, name, due_on, held_on, outcome in _rows(conn,
         select(ProbationReview.journey_id, ProbationReview.name, ProbationReview.due_on, ProbationReview.held_on,
                ProbationReview.outcome).where(in_batch(ProbationReview.journey_id))
     ):  # fmt: skip
         reviews[jid].append(ReviewView(name, due_on, held_on, outcome))
     supervision: dict[int, dict] = defaultdict(dict)
-    for jid, kind, last in session.execute(
+    for jid, kind, last in _rows(
+        conn,
         select(SupervisionSession.journey_id, SupervisionSession.kind, func.max(SupervisionSession.held_on))
         .where(in_batch(SupervisionSession.journey_id), SupervisionSession.held_on.is_not(None))
-        .group_by(SupervisionSession.journey_id, SupervisionSession.kind)
+        .group_by(SupervisionSession.journey_id, SupervisionSession.kind),
     ):
         supervision[jid][kind] = last
     pauses = pause_intervals(session, lo, hi)
 
     facts = []
-    for row in session.execute(
+    for row in _rows(conn,
         select(Journey.id, Journey.pathway_id, Journey.pathway_version, Journey.state, Journey.state_since,
                Journey.applied_on, Journey.employer_organisation_id, Journey.paused_from, Journey.start_date,
-               Journey.placed_on, Journey.host_team_id).where(in_batch(Journey.id)).order_by(Journey.id)
+               Journey.placed_on, Journey.host_team_id, Journey.updated_at).where(in_batch(Journey.id)).order_by(Journey.id)
     ):  # fmt: skip
         jid = row[0]
         if jid not in wanted:
@@ -163,7 +179,7 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
                 employer=org_code[row[6]], paused_from=row[7], start_date=row[8], placed_on=row[9],
                 host_org=team_org.get(row[10]) if row[10] else None, checks=tuple(checks.get(jid, ())),
                 training=tuple(training.get(jid, ())), reviews=tuple(reviews.get(jid, ())),
-                last_supervision=supervision.get(jid, {}), pauses=tuple(pauses.get(jid, ())),
+                last_supervision=supervision.get(jid, {}), pauses=tuple(pauses.get(jid, ())), updated_at=_utc(row[11]),
             )
         )  # fmt: skip
     return facts
@@ -181,7 +197,7 @@ def pause_intervals(session: Session, lo: int, hi: int) -> dict[int, list[tuple[
         )
         .order_by(Event.journey_id, Event.id)
     )
-    for jid, at, from_state, to_state in session.execute(stmt):
+    for jid, at, from_state, to_state in session.connection().execute(stmt):
         if to_state is State.PAUSED:
             open_since[jid] = _day(at)
         elif from_state is State.PAUSED and jid in open_since:
@@ -202,7 +218,16 @@ def closures(session: Session) -> dict[str, list[date]]:
     return found
 
 
+def _rows(conn, stmt):  # type: ignore[no-untyped-def]
+    """All rows at once: fetchall is several times cheaper than iterating a cursor row by row."""
+    return conn.execute(stmt).all()
+
+
 _day = london_date  # event and state times are stored in UTC; clocks count London days
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
 def add_closures(uow, org_code: str, days: list[date]) -> int:  # type: ignore[no-untyped-def]

@@ -85,6 +85,22 @@ class RuleSet:
         default_factory=dict, compare=False, repr=False
     )
 
+    _by_state: dict[tuple[str, str, object], tuple[Rule, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def for_state(self, organisation: str, pathway: str, state: object) -> tuple[Rule, ...]:
+        """The rules in force that can apply in a journey state (the sweep's hot path); cached."""
+        key = (organisation, pathway, state)
+        rules = self._by_state.get(key)
+        if rules is None:
+            rules = self._by_state[key] = tuple(
+                r
+                for r in self.for_journey(organisation, pathway)
+                if r.enabled and (not r.applies_to.states or state in r.applies_to.states)
+            )
+        return rules
+
     def for_journey(self, organisation: str, pathway: str) -> tuple[Rule, ...]:
         """The rules in force for one (organisation, pathway), overrides applied; cached per pair."""
         key = (organisation, pathway)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from lifecycle.clock import utc_now
 from lifecycle.persistence.models import Candidate, Contact, Journey, Organisation, Team
 from lifecycle.persistence.uow import UnitOfWork
-from lifecycle.states import CLOSED, ContactRole
+from lifecycle.states import CLOSED, ContactRole, State
 from rules.calendar import WorkingCalendar
 from rules.evaluator import DueAction, JourneyFacts, evaluate_journey
 from rules.model import Action, Role
-from rules.persistence import Escalation, RuleAction, closures, journey_id_batches, load_facts
+from rules.persistence import Escalation, RuleAction, SweepRun, closures, journey_id_batches, load_facts
 from rules.ruleset import RuleSet
 
 KEY_CHUNK = 500
@@ -139,6 +139,15 @@ def sweep(
     """Evaluate every open journey as of `as_of`; write (or, in a dry run, list) what is new."""
     base = calendar or WorkingCalendar()
     result = SweepResult(as_of=as_of, dry_run=dry_run)
+    scope = employer or "*"
+    with uow:
+        previous = _previous_run(uow.session, scope, as_of)
+        run_id = None
+        if not dry_run:
+            run = SweepRun(as_of=as_of, scope=scope, started_at=utc_now())
+            uow.add(run)
+            uow.commit()
+            run_id = run.id
     with uow:
         directory = Directory(uow.session)
         calendars = {org: base.with_closures(days) for org, days in closures(uow.session).items()}
@@ -151,27 +160,56 @@ def sweep(
         )
     for ids in batches:
         with uow:
-            _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run)
+            _sweep_batch(
+                uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run, previous
+            )
             if not dry_run:
                 uow.commit()
         if progress:
             progress(len(ids))
-    if not dry_run and employer is None:
+    if not dry_run:
         with uow:
-            result.escalations_closed += _close_for_closed_journeys(uow.session, as_of)
+            if employer is None:
+                result.escalations_closed += _close_for_closed_journeys(uow.session, as_of)
+            uow.session.execute(update(SweepRun).where(SweepRun.id == run_id).values(completed_at=utc_now()))
             uow.commit()
     return result
 
 
-def _sweep_batch(uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run) -> None:  # type: ignore[no-untyped-def]
+def _previous_run(session: Session, scope: str, as_of: date) -> tuple[date, datetime] | None:
+    """The latest completed sweep before `as_of` that covered this scope: (its date, when it started)."""
+    scopes = {"*", scope}
+    row = session.execute(
+        select(SweepRun.as_of, SweepRun.started_at)
+        .where(SweepRun.scope.in_(scopes), SweepRun.completed_at.is_not(None), SweepRun.as_of < as_of)
+        .order_by(SweepRun.as_of.desc(), SweepRun.started_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    started = row[1] if row[1].tzinfo else row[1].replace(tzinfo=UTC)
+    return row[0], started
+
+
+def _sweep_batch(
+    uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run, previous
+) -> None:  # type: ignore[no-untyped-def]
     session: Session = uow.session
     facts = load_facts(session, ids, uow.pathways)
     result.journeys += len(facts)
     due: list[DueAction] = []
     causes: dict[int, set] = {}
+    last_day, last_started = previous if previous else (None, None)
     for j in facts:
+        # Unchanged since the last completed sweep began: only steps due since then can be new.
+        since = last_day if last_started and j.updated_at and j.updated_at < last_started else None
+        effective = j.paused_from if j.state is State.PAUSED and j.paused_from else j.state
         evaluated = evaluate_journey(
-            ruleset.for_journey(j.employer, j.pathway.id), j, as_of, calendars.get(j.employer, base)
+            ruleset.for_state(j.employer, j.pathway.id, effective),
+            j,
+            as_of,
+            calendars.get(j.employer, base),
+            since,
         )
         due.extend(evaluated.actions)
         causes[j.id] = evaluated.causes
@@ -254,7 +292,7 @@ def _people(session: Session, ids: list[int]) -> dict[int, tuple[tuple[str, str]
         .join(Candidate, Journey.candidate_id == Candidate.id)
         .where(Journey.id.between(ids[0], ids[-1]))
     )
-    return {jid: ((first, email), team) for jid, first, email, team in session.execute(stmt)}
+    return {jid: ((first, email), team) for jid, first, email, team in session.connection().execute(stmt)}
 
 
 def _plan(
@@ -281,13 +319,21 @@ def _plan(
 
 def _close_cleared(session: Session, ids: list[int], causes: dict[int, set], as_of: date) -> int:
     """Open escalations of these journeys whose cause no longer applies are closed."""
-    closed = 0
-    stmt = select(Escalation).where(Escalation.journey_id.in_(ids), Escalation.resolved_on.is_(None))
-    for esc in session.scalars(stmt):
-        if (esc.rule, esc.subject, esc.anchor) not in causes.get(esc.journey_id, set()):
-            esc.resolved_on, esc.resolution, esc.resolved_by = as_of, "cause cleared", "sweep"
-            closed += 1
-    return closed
+    stmt = select(
+        Escalation.id, Escalation.journey_id, Escalation.rule, Escalation.subject, Escalation.anchor
+    ).where(Escalation.journey_id.between(ids[0], ids[-1]), Escalation.resolved_on.is_(None))
+    cleared = [
+        esc_id
+        for esc_id, journey_id, rule, subject, anchor in session.connection().execute(stmt)
+        if journey_id in causes and (rule, subject, anchor) not in causes[journey_id]
+    ]
+    for start in range(0, len(cleared), KEY_CHUNK):
+        session.execute(
+            update(Escalation)
+            .where(Escalation.id.in_(cleared[start : start + KEY_CHUNK]))
+            .values(resolved_on=as_of, resolution="cause cleared", resolved_by="sweep")
+        )
+    return len(cleared)
 
 
 def close_for_closed_journeys(uow: UnitOfWork, as_of: date) -> int:

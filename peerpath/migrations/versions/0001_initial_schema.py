@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:25:29.322046
+Create Date: 2026-11-26 06:58:54.904174
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -41,6 +42,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
         sa.UniqueConstraint("code", name=op.f("uq_organisations_code")),
     )
+    op.create_table(
+        "sweep_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("scope", sa.String(length=32), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sweep_runs")),
+    )
+    with op.batch_alter_table("sweep_runs", schema=None) as batch_op:
+        batch_op.create_index("ix_sweep_runs_scope", ["scope", "as_of"], unique=False)
+
     op.create_table(
         "contacts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -507,5 +520,9 @@ def downgrade() -> None:
     op.drop_table("teams")
     op.drop_table("organisation_closures")
     op.drop_table("contacts")
+    with op.batch_alter_table("sweep_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_sweep_runs_scope")
+
+    op.drop_table("sweep_runs")
     op.drop_table("organisations")
     op.drop_table("candidates")
