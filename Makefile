@@ -50,5 +50,18 @@ $(SYNCED): uv.lock pyproject.toml | $(UV)
 diagram: $(SYNCED)
 	$(VENV)/bin/python -m peerpath.readme_diagram --write
 
+# Every benchmark at modest sizes, each printing one JSON line (BENCHMARKS.md has the full-size runs).
+BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+.PHONY: bench
+bench: $(SYNCED)
+	@mkdir -p var/bench
+	$(VENV)/bin/python -m benchmarks.sweep --journeys 10000 --json
+	$(VENV)/bin/python -m benchmarks.sweep --journeys 10000 --database-url $(BENCH_POSTGRES_URL) --json
+	$(VENV)/bin/python -m benchmarks.naive --journeys 1000 2>var/bench/naive.log
+	$(VENV)/bin/python -m benchmarks.dispatch --messages 2000
+	$(VENV)/bin/python -m benchmarks.transitions --journeys 2000
+	$(VENV)/bin/python -m benchmarks.startup
+	$(VENV)/bin/python -m benchmarks.click
+
 clean:
 	rm -rf $(VENV) .tools var .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
-from flows.common import run_service
+from flows.common import actor_of, run_service
 from flows.parameters import (
     ApplyTrigger,
     ImportApplicants,
@@ -20,7 +20,6 @@ from flows.parameters import (
 )
 from lifecycle import service
 from lifecycle.errors import InvalidInput
-from lifecycle.service import Actor
 from peerpath import app
 from peerpath.settings import Settings
 
@@ -34,7 +33,7 @@ async def register_applicant(applicant: RegisterApplicant) -> str | State:
             applicant.first_name, applicant.last_name, applicant.email, applicant.pathway.value,
             applicant.employer, applicant.applied_on,
         )  # fmt: skip
-        return service.register_applicant(app.unit_of_work(settings), Actor(applicant.acting_as), cleaned)
+        return service.register_applicant(app.unit_of_work(settings), actor_of(applicant), cleaned)
 
     return await run_service(call)
 
@@ -45,7 +44,7 @@ async def record_check(check: RecordCheck) -> str | State:
 
     def call(settings: Settings) -> str:
         service.record_check(
-            app.unit_of_work(settings), Actor(check.acting_as), check.journey, check.check, check.status,
+            app.unit_of_work(settings), actor_of(check), check.journey, check.check, check.status,
             waiting_on=check.waiting_on, on=check.on, expires_on=check.expires_on, approver=check.approver,
             update_service=check.update_service,
         )  # fmt: skip
@@ -60,7 +59,7 @@ async def apply_trigger(action: ApplyTrigger) -> str | State:
 
     def call(settings: Settings) -> str:
         state = service.apply_trigger(
-            app.unit_of_work(settings), Actor(action.acting_as), action.journey, action.trigger,
+            app.unit_of_work(settings), actor_of(action), action.journey, action.trigger,
             reason=action.reason, start_date=action.start_date,
         )  # fmt: skip
         return f"{action.journey.upper()}: {state.value}"
@@ -74,7 +73,7 @@ async def place_in_team(placement: PlaceInTeam) -> str | State:
 
     def call(settings: Settings) -> str:
         state = service.place_in_team(
-            app.unit_of_work(settings), Actor(placement.acting_as), placement.journey, placement.team
+            app.unit_of_work(settings), actor_of(placement), placement.journey, placement.team
         )
         return f"{placement.journey.upper()}: {state.value} in {placement.team.upper()}"
 
@@ -87,7 +86,7 @@ async def record_training(training: RecordTraining) -> str | State:
 
     def call(settings: Settings) -> str:
         refresher = service.record_training(
-            app.unit_of_work(settings), Actor(training.acting_as), training.journey, training.module,
+            app.unit_of_work(settings), actor_of(training), training.journey, training.module,
             completed_on=training.completed_on,
         )  # fmt: skip
         return f"{training.journey.upper()}: {training.module} complete" + (
@@ -103,7 +102,7 @@ async def record_supervision(session: RecordSupervision) -> str | State:
 
     def call(settings: Settings) -> str:
         service.record_supervision(
-            app.unit_of_work(settings), Actor(session.acting_as), session.journey, session.kind,
+            app.unit_of_work(settings), actor_of(session), session.journey, session.kind,
             due_on=session.due_on, held_on=session.held_on,
         )  # fmt: skip
         return f"{session.journey.upper()}: {session.kind.value} supervision {'held' if session.held_on else 'missed'}"
@@ -117,7 +116,7 @@ async def record_review(review: RecordReview) -> str | State:
 
     def call(settings: Settings) -> str:
         service.record_review(
-            app.unit_of_work(settings), Actor(review.acting_as), review.journey, review.review, review.outcome,
+            app.unit_of_work(settings), actor_of(review), review.journey, review.review, review.outcome,
             held_on=review.held_on,
         )  # fmt: skip
         return f"{review.journey.upper()}: {review.review} review {review.outcome.value}"
@@ -130,7 +129,7 @@ async def pause_or_resume(change: PauseOrResume) -> str | State:
     """Pause a journey for the candidate's wellbeing (the clocks stop), or resume it where it left off."""
 
     def call(settings: Settings) -> str:
-        uow, actor = app.unit_of_work(settings), Actor(change.acting_as)
+        uow, actor = app.unit_of_work(settings), actor_of(change)
         if change.action == "pause":
             state = service.pause(uow, actor, change.journey, change.reason or "wellbeing pause")
         else:
@@ -146,7 +145,7 @@ async def withdraw(withdrawal: Withdraw) -> str | State:
 
     def call(settings: Settings) -> str:
         state = service.withdraw(
-            app.unit_of_work(settings), Actor(withdrawal.acting_as), withdrawal.journey, withdrawal.reason
+            app.unit_of_work(settings), actor_of(withdrawal), withdrawal.journey, withdrawal.reason
         )
         return f"{withdrawal.journey.upper()}: {state.value}"
 
@@ -161,7 +160,7 @@ async def import_applicants(upload: ImportApplicants) -> str | State:
 
     def call(settings: Settings) -> str:
         try:
-            refs = run_import(app.unit_of_work(settings), Actor(upload.acting_as), upload.csv_content)
+            refs = run_import(app.unit_of_work(settings), actor_of(upload), upload.csv_content)
         except ImportRejected as rejected:
             listed = "; ".join(str(b) for b in rejected.bad_rows[:20])
             more = f" (and {len(rejected.bad_rows) - 20} more)" if len(rejected.bad_rows) > 20 else ""

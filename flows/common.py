@@ -11,6 +11,7 @@ from prefect import get_run_logger
 from prefect.states import Failed, State
 
 from lifecycle.errors import PeerpathError
+from lifecycle.service import Actor
 from peerpath.settings import Settings
 
 T = TypeVar("T")
@@ -29,3 +30,9 @@ async def run_service(call: Callable[[Settings], T]) -> T | State:
 def refused(task_state: State) -> State:
     """A flow returning a task's Failed state would be reported as "1/1 states failed": keep the reason."""
     return Failed(message=task_state.message)
+
+
+def actor_of(form: object) -> Actor:
+    """Who acts, and for which organisation (`*`: the programme lead, every journey)."""
+    organisation = str(form.acting_for).strip().upper()  # type: ignore[attr-defined]
+    return Actor(str(form.acting_as), None if organisation == "*" else organisation)  # type: ignore[attr-defined]

@@ -26,6 +26,15 @@ OrgCode = Annotated[str, Field(min_length=1, max_length=32, description="organis
 Reason = Annotated[
     str | None, Field(default=None, max_length=500, description="recorded in the journey's history")
 ]
+ActingFor = Annotated[
+    str,
+    Field(
+        title="Acting for",
+        pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,31})$",
+        description="the code of the organisation you act for (you see and change only its journeys), or * for the programme lead",
+        examples=["MIND-N"],
+    ),
+]
 ActingAs = Annotated[
     str,
     Field(
@@ -49,6 +58,7 @@ class RegisterApplicant(Form):
     employer: OrgCode
     applied_on: date | None = Field(default=None, description="default: today")
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class RecordCheck(Form):
@@ -68,6 +78,7 @@ class RecordCheck(Form):
     )
     update_service: bool | None = Field(default=None, description="DBS only: joined the DBS Update Service")
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class ApplyTrigger(Form):
@@ -76,12 +87,14 @@ class ApplyTrigger(Form):
     reason: Reason
     start_date: date | None = Field(default=None, description="the agreed start date, for clear")
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class PlaceInTeam(Form):
     journey: JourneyRef
     team: str = Field(min_length=1, max_length=32, description="host team code")
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class RecordTraining(Form):
@@ -91,6 +104,7 @@ class RecordTraining(Form):
     )
     completed_on: date | None = Field(default=None, description="default today")
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class RecordSupervision(Form):
@@ -99,6 +113,7 @@ class RecordSupervision(Form):
     due_on: date
     held_on: date | None = Field(default=None, description="leave empty if the session was missed")
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class RecordReview(Form):
@@ -107,6 +122,7 @@ class RecordReview(Form):
     outcome: ReviewOutcome = Field(title="Outcome")
     held_on: date | None = Field(default=None, description="default today")
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class PauseOrResume(Form):
@@ -114,12 +130,14 @@ class PauseOrResume(Form):
     action: Literal["pause", "resume"] = Field(title="Action")
     reason: Reason
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class Withdraw(Form):
     journey: JourneyRef
     reason: Reason
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class ImportApplicants(Form):
@@ -128,6 +146,7 @@ class ImportApplicants(Form):
         description="CSV with the header first_name,last_name,email,pathway,employer[,applied_on]",
     )  # fmt: skip
     acting_as: ActingAs
+    acting_for: ActingFor
 
 
 class SweepOptions(Form):

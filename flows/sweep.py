@@ -17,6 +17,7 @@ from flows.common import refused, run_service
 from flows.parameters import OrgCode, SweepOptions
 from lifecycle.clock import london_today
 from lifecycle.errors import InvalidInput
+from lifecycle.persistence.privacy import PurgeReport
 from peerpath import app
 from peerpath.settings import Settings
 from rules.sweep import SweepResult, planned_rows
@@ -59,6 +60,14 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     result = await evaluate_rules(as_of, options.organisation, False)
     if isinstance(result, State):
         return refused(result)
+    # Retention is programme-wide: a partition leaves it to sweep-by-organisation's clean-up.
+    purged = (
+        await run_service(lambda s: app.run_retention(s, as_of))
+        if options.organisation is None
+        else PurgeReport()
+    )
+    if isinstance(purged, State):
+        return purged
     if not Settings().smtp_host:
         logger.warning("no SMTP server configured: %d messages stay queued in the outbox", result.actions)
         sent: dict[str, int] | State = {"sent": 0, "retrying": 0, "dead": 0}
@@ -79,6 +88,8 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
         f"- escalations closed (cause cleared or journey closed): {result.escalations_closed}\n"
         f"- with nobody holding the role: {result.unroutable}\n"
         f"- email: {sent['sent']} sent, {sent['retrying']} to retry, {sent['dead']} given up\n"
+        f"- retention: {purged.dbs_disclosures} DBS disclosure(s) purged, "
+        f"{purged.candidates_anonymised} unsuccessful candidate(s) anonymised\n"
     )
     await acreate_markdown_artifact(
         key=_key(f"sweep-summary-{options.organisation or 'all'}"), markdown=summary
@@ -120,6 +131,7 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
         code for code, run in zip(orgs, runs, strict=True) if not run.state or not run.state.is_completed()
     ]
     closed = await run_service(lambda s: close_for_closed_journeys(app.unit_of_work(s), day))
+    await run_service(lambda s: app.run_retention(s, day))
     if failed:
         from prefect.states import Failed
 

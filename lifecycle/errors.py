@@ -25,3 +25,7 @@ class TransitionRefused(PeerpathError):
 
 class ConflictError(PeerpathError):
     """Someone else changed the journey between our read and our write."""
+
+
+class NotPermitted(PeerpathError):
+    """An action or a look-up outside the acting organisation's own journeys, teams or contacts."""

@@ -63,7 +63,9 @@ def parse_csv(content: str) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
-def validate(uow: UnitOfWork, rows: list[tuple[int, dict[str, str]]]) -> tuple[list[Applicant], list[BadRow]]:
+def validate(
+    uow: UnitOfWork, rows: list[tuple[int, dict[str, str]]], actor: Actor | None = None
+) -> tuple[list[Applicant], list[BadRow]]:
     applicants: list[Applicant] = []
     bad: list[BadRow] = []
     seen: dict[tuple[str, str], int] = {}
@@ -79,6 +81,8 @@ def validate(uow: UnitOfWork, rows: list[tuple[int, dict[str, str]]]) -> tuple[l
                 uow.pathways.get(applicant.pathway)
                 if applicant.employer not in orgs:
                     raise NotFound(f"unknown employer {applicant.employer!r}")
+                if actor is not None:
+                    actor.require(applicant.employer, "register applicants")
             except PeerpathError as exc:
                 bad.append(BadRow(line, str(exc)))
                 continue
@@ -112,7 +116,7 @@ def import_applicants(
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Validate every row, then register all applicants in one transaction; returns journey refs."""
-    applicants, bad = validate(uow, parse_csv(content))
+    applicants, bad = validate(uow, parse_csv(content), actor)
     if bad:
         raise ImportRejected(bad)
     refs: list[str] = []

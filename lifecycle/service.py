@@ -17,7 +17,7 @@ from lifecycle.domain import (
     review_plan,
     training_plan,
 )
-from lifecycle.errors import ConflictError, InvalidInput, TransitionRefused
+from lifecycle.errors import ConflictError, InvalidInput, NotPermitted, TransitionRefused
 from lifecycle.machine import machine_for, parse_trigger
 from lifecycle.pathways import Pathway, adult_first_refusal
 from lifecycle.persistence.models import (
@@ -63,9 +63,38 @@ DONE_STATUSES = (CheckStatus.CLEARED, CheckStatus.FAILED, CheckStatus.WAIVED, Ch
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: recorded on every event."""
+    """Who acts, recorded on every event, and the organisation they act for.
+
+    `organisation=None` is the programme lead: every journey. A partner's coordinator sees and
+    acts only on journeys their organisation employs or hosts.
+    """
 
     name: str
+    organisation: str | None = None
+
+    @property
+    def scope(self) -> str | None:
+        return self.organisation
+
+    def require(self, organisation: str, what: str) -> None:
+        """Refuse unless the actor is programme-wide or acts for `organisation`."""
+        if self.organisation is not None and self.organisation != organisation:
+            raise NotPermitted(f"{self.organisation} cannot {what} for {organisation}")
+
+    def require_programme(self, what: str) -> None:
+        if self.organisation is not None:
+            raise NotPermitted(
+                f"only the programme lead can {what} ({self.organisation} acts for itself only)"
+            )
+
+    @classmethod
+    def parse(cls, text: str, default_organisation: str | None = None) -> Actor:
+        """`Name`, `Name@ORG`, or `Name@*` (the programme lead)."""
+        name, at, org = text.rpartition("@") if "@" in text else (text, "", "")
+        organisation = default_organisation
+        if at:
+            organisation = None if org.strip() == "*" else clean_code(org, "organisation")
+        return cls(clean_text(name, "actor name", max_length=200), organisation)
 
 
 def _now(at: datetime | None) -> datetime:
@@ -81,8 +110,16 @@ def _now(at: datetime | None) -> datetime:
 
 
 def add_organisation(
-    uow: UnitOfWork, code: str, name: str, kind: OrgKind | str, *, at: datetime | None = None
+    uow: UnitOfWork,
+    code: str,
+    name: str,
+    kind: OrgKind | str,
+    *,
+    at: datetime | None = None,
+    actor: Actor | None = None,
 ) -> str:
+    if actor:
+        actor.require_programme("add organisations")
     code = clean_code(code, "organisation code")
     org = Organisation(
         code=code,
@@ -98,7 +135,17 @@ def add_organisation(
     return code
 
 
-def add_contact(uow: UnitOfWork, org_code: str, role: ContactRole | str, name: str, email: str) -> None:
+def add_contact(
+    uow: UnitOfWork,
+    org_code: str,
+    role: ContactRole | str,
+    name: str,
+    email: str,
+    *,
+    actor: Actor | None = None,
+) -> None:
+    if actor:
+        actor.require(clean_code(org_code, "organisation code"), "add contacts")
     role = _enum(ContactRole, role, "contact role")
     contact = Contact(
         role=role,
@@ -125,7 +172,10 @@ def add_team(
     team_briefed: bool = False,
     role_description_agreed: bool = False,
     peer_supervision_arranged: bool = False,
+    actor: Actor | None = None,
 ) -> str:
+    if actor:
+        actor.require(clean_code(host_org, "organisation code"), "add teams")
     code = clean_code(code, "team code")
     team = Team(
         code=code,
@@ -162,10 +212,13 @@ def update_team_readiness(
     team_briefed: bool | None = None,
     role_description_agreed: bool | None = None,
     peer_supervision_arranged: bool | None = None,
+    actor: Actor | None = None,
 ) -> list[str]:
     """Update a team's readiness checklist; returns what is still missing."""
     with uow:
         team = uow.team(clean_code(code, "team code"))
+        if actor:
+            actor.require(team.host_organisation.code, "change teams")
         if supervisor_name is not None:
             team.supervisor_name = (
                 clean_text(supervisor_name, "supervisor name", max_length=200, required=False) or None
@@ -227,6 +280,7 @@ def register_applicant(
     applied_on = applicant.applied_on or london_date(at)
     if applied_on > london_date(at):
         raise InvalidInput(f"applied on {applied_on} is in the future")
+    actor.require(applicant.employer, "register applicants")
     with uow:
         pathway = uow.pathways.get(applicant.pathway)
         employer = uow.organisation(applicant.employer)
@@ -298,7 +352,7 @@ def apply_trigger(
     reason = clean_text(reason, "reason", max_length=500, required=False) or None if reason else None
     start_date = parse_date(start_date, "start date") if start_date else None
     with uow:
-        journey = uow.journey(ref)
+        journey = uow.journey(ref, actor.scope)
         if expected_version is not None and journey.version != expected_version:
             raise ConflictError(
                 f"{journey.ref} is at version {journey.version}, not {expected_version}: someone changed it meanwhile"
@@ -401,8 +455,8 @@ def place_in_team(uow: UnitOfWork, actor: Actor, ref: str, team: str, *, at: dat
 # Recorded facts: checks, training, supervision, reviews
 
 
-def _open_journey(uow: UnitOfWork, ref: str, what: str, allowed: tuple[State, ...]) -> Journey:
-    journey = uow.journey(ref)
+def _open_journey(uow: UnitOfWork, actor: Actor, ref: str, what: str, allowed: tuple[State, ...]) -> Journey:
+    journey = uow.journey(ref, actor.scope)
     state = State(journey.paused_from or journey.state)
     if state not in allowed:
         raise TransitionRefused(
@@ -447,7 +501,7 @@ def record_check(
     if waiting and status is not CheckStatus.WAITING:
         raise InvalidInput("--waiting-on applies to a check that is waiting")
     with uow:
-        journey = _open_journey(uow, ref, f"{kind.label} check", CHECK_STATES)
+        journey = _open_journey(uow, actor, ref, f"{kind.label} check", CHECK_STATES)
         pathway = uow.pathway_of(journey)
         if status is CheckStatus.NOT_REQUIRED and pathway.checks.spec(kind).required:
             raise InvalidInput(
@@ -504,7 +558,7 @@ def record_training(
     at = _now(at)
     completed_on = completed_on or london_date(at)
     with uow:
-        journey = _open_journey(uow, ref, "training", (State.CLEARED, *EMPLOYED))
+        journey = _open_journey(uow, actor, ref, "training", (State.CLEARED, *EMPLOYED))
         pathway = uow.pathway_of(journey)
         spec = pathway.module(module)
         record = next((t for t in journey.training if t.module == spec.id), None)
@@ -538,7 +592,7 @@ def record_supervision(
     kind = _enum(SupervisionKind, kind, "supervision kind")
     at = _now(at)
     with uow:
-        journey = _open_journey(uow, ref, "supervision", (State.PROBATION, State.EMBEDDED))
+        journey = _open_journey(uow, actor, ref, "supervision", (State.PROBATION, State.EMBEDDED))
         if held_on and journey.placed_on and held_on < journey.placed_on:
             raise InvalidInput(
                 f"supervision held on {held_on} is before the placement on {journey.placed_on}"
@@ -569,7 +623,7 @@ def record_review(
     at = _now(at)
     held_on = held_on or london_date(at)
     with uow:
-        journey = _open_journey(uow, ref, "a probation review", (State.PROBATION,))
+        journey = _open_journey(uow, actor, ref, "a probation review", (State.PROBATION,))
         review = next((r for r in journey.reviews if r.name == name), None)
         if review is None:
             known = ", ".join(r.name for r in journey.reviews)

@@ -49,7 +49,7 @@ def book(
     place = clean_text(location, "location", max_length=200) if location else None
     now = at or datetime.now(UTC)
     with uow:
-        journey = uow.journey(ref)
+        journey = uow.journey(ref, actor.scope)
         if kind == "interview":
             if journey.state is State.SHORTLISTED:
                 apply_trigger(uow, actor, ref, Trigger.SCHEDULE_INTERVIEW, at=now)

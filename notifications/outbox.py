@@ -106,11 +106,15 @@ def parse_status(value: str) -> OutboxStatus:
 
 
 def list_outbox(
-    session: Session, *, status: OutboxStatus | None = None, limit: int = 50
+    session: Session, *, status: OutboxStatus | None = None, limit: int = 50, visible_to: str | None = None
 ) -> list[dict[str, object]]:
+    from lifecycle.persistence.queries import journeys_visible_to
+
     stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(max(1, min(limit, 10_000)))
     if status:
         stmt = stmt.where(OutboxMessage.status == status)
+    if visible_to:
+        stmt = stmt.where(OutboxMessage.journey_id.in_(journeys_visible_to(visible_to)))
     return [
         {
             "id": m.id, "status": m.status.value, "template": m.template, "recipient_role": m.recipient_role,
@@ -133,3 +137,31 @@ def retry_now(uow: UnitOfWork, message_id: int) -> str:
         message.status, message.attempts, message.next_attempt_at = OutboxStatus.PENDING, 0, utc_now()
         uow.commit()
         return "queued for the next dispatch"
+
+
+def forget_journeys(session: Session, journey_ids: list[int]) -> int:
+    """After an erasure or a retention purge: unsent messages about these journeys go, and sent ones
+    keep only that they were sent (no names, no addresses, no context)."""
+    if not journey_ids:
+        return 0
+    from sqlalchemy import delete, update
+
+    mine = OutboxMessage.journey_id.in_(journey_ids)
+    gone = (
+        session.execute(delete(OutboxMessage).where(mine, OutboxMessage.status != OutboxStatus.SENT)).rowcount
+        or 0
+    )
+    kept = (
+        session.execute(
+            update(OutboxMessage)
+            .where(mine, OutboxMessage.status == OutboxStatus.SENT)
+            .values(
+                recipient_name="(erased)",
+                recipient_email="erased@erased.invalid",
+                context={},
+                last_error=None,
+            )
+        ).rowcount
+        or 0
+    )
+    return int(gone) + int(kept)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from lifecycle.pathways import BUILTIN_DIR, PathwayRegistry
 from lifecycle.persistence.database import make_engine
-from lifecycle.persistence.uow import UnitOfWork
+from lifecycle.persistence.uow import UnitOfWork, parse_ref
 from lifecycle.service import Actor
 from peerpath.migrate import require_current_schema
 from peerpath.settings import Settings
@@ -18,6 +18,7 @@ from rules.ruleset import RuleSet, load_rules, rule_paths
 from rules.sweep import SweepResult, sweep
 
 if TYPE_CHECKING:
+    from lifecycle.persistence.privacy import PurgeReport
     from notifications.dispatch import DispatchResult
     from notifications.sender import SmtpSettings
 
@@ -50,7 +51,9 @@ def unit_of_work(settings: Settings, *, check_schema: bool = True) -> UnitOfWork
 
 
 def actor(settings: Settings) -> Actor:
-    return Actor(settings.actor)
+    """`PEERPATH_ACTOR` may be `Name@ORG`; otherwise PEERPATH_ORGANISATION says whom they act for."""
+    organisation = settings.organisation if settings.organisation not in (None, "", "*") else None
+    return Actor.parse(settings.actor, organisation.upper() if organisation else None)
 
 
 def run_sweep(
@@ -103,3 +106,33 @@ def run_dispatch(
             concurrency=settings.outbox_concurrency, policy=RetryPolicy(max_attempts=settings.outbox_max_attempts),
         )
     )  # fmt: skip
+
+
+def run_retention(settings: Settings, as_of: date, *, dry_run: bool = False) -> PurgeReport:
+    """The retention rules, and the outbox forgetting what they purged, in one transaction."""
+    from lifecycle.persistence.privacy import apply_retention
+    from notifications.outbox import forget_journeys
+
+    uow = unit_of_work(settings)
+    with uow:
+        report = apply_retention(
+            uow, as_of, unsuccessful_days=settings.retention_unsuccessful_days,
+            dry_run=dry_run, dbs_months=settings.retention_dbs_months,
+        )  # fmt: skip
+        if not dry_run:
+            forget_journeys(uow.session, [parse_ref(r, "J") for r in report.journeys])
+            uow.commit()
+    return report
+
+
+def erase_candidate(settings: Settings, who: Actor, candidate: str) -> PurgeReport:
+    """An erasure request: the candidate's personal data, and every message about them."""
+    from lifecycle.persistence.privacy import erase
+    from notifications.outbox import forget_journeys
+
+    uow = unit_of_work(settings)
+    with uow:
+        report = erase(uow, who, candidate)
+        forget_journeys(uow.session, [parse_ref(r, "J") for r in report.journeys])
+        uow.commit()
+    return report

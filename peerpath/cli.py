@@ -39,6 +39,11 @@ escalation_app = typer.Typer(help="Escalations.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(escalation_app, name="escalation")
 outbox_app = typer.Typer(help="The outbox: messages waiting, sent or given up.")
+sensitive_app = typer.Typer(
+    help="Special-category notes (lived experience, occupational health, DBS disclosures): employer only.",
+    no_args_is_help=True,
+)
+app.add_typer(sensitive_app, name="sensitive")
 app.add_typer(outbox_app, name="outbox")
 
 EXIT_USER_ERROR = 2
@@ -68,9 +73,19 @@ class Context:
 
     @property
     def actor(self) -> Actor:
-        from lifecycle.service import Actor
+        from peerpath import app as root
 
-        return Actor(self.settings.actor)
+        return root.actor(self.settings)
+
+    def scope(self, org: str | None) -> str | None:
+        """The organisation a listing is limited to: the actor's own, or `--org` for the programme lead."""
+        from lifecycle.errors import NotPermitted
+
+        own = self.actor.scope
+        wanted = org.strip().upper() if org else None
+        if own is not None and wanted not in (None, own):
+            raise NotPermitted(f"{own} can only see its own journeys, not {wanted}'s")
+        return own or wanted
 
 
 _current = Context(None)
@@ -83,7 +98,8 @@ def _ctx() -> Context:
 @app.callback()
 def _root(
     as_: Annotated[
-        str | None, typer.Option("--as", help="act as this user (default: PEERPATH_ACTOR or login)")
+        str | None,
+        typer.Option("--as", help="act as NAME@ORG (NAME@* for the programme lead); default PEERPATH_ACTOR"),
     ] = None,
 ) -> None:
     global _current
@@ -153,7 +169,8 @@ def org_add(
     """Add a partner organisation."""
     from lifecycle import service
 
-    typer.echo(f"added organisation {service.add_organisation(_ctx().uow(), code, name, kind)}")
+    ctx = _ctx()
+    typer.echo(f"added organisation {service.add_organisation(ctx.uow(), code, name, kind, actor=ctx.actor)}")
 
 
 @org_app.command("contact")
@@ -166,7 +183,7 @@ def org_contact(
     """Add a contact by role (who receives escalations for this organisation)."""
     from lifecycle import service
 
-    service.add_contact(_ctx().uow(), org, role, name, email)
+    service.add_contact(_ctx().uow(), org, role, name, email, actor=_ctx().actor)
     typer.echo(f"{org.upper()}: {role} contact {name} recorded")
 
 
@@ -221,7 +238,7 @@ def team_add(
     added = service.add_team(
         _ctx().uow(), code, name, org, speciality,
         supervisor_name=supervisor, supervisor_email=supervisor_email, team_briefed=briefed,
-        role_description_agreed=role_agreed, peer_supervision_arranged=peer_supervision,
+        role_description_agreed=role_agreed, peer_supervision_arranged=peer_supervision, actor=_ctx().actor,
     )  # fmt: skip
     typer.echo(f"added team {added}")
 
@@ -241,6 +258,7 @@ def team_ready(
     missing = service.update_team_readiness(
         _ctx().uow(), code, supervisor_name=supervisor, supervisor_email=supervisor_email,
         team_briefed=briefed, role_description_agreed=role_agreed, peer_supervision_arranged=peer_supervision,
+        actor=_ctx().actor,
     )  # fmt: skip
     typer.echo(
         f"team {code.upper()} is ready"
@@ -385,9 +403,10 @@ def journeys_cmd(
     from lifecycle.persistence.queries import list_journeys
 
     states = [parse_state(s) for s in state or []]
+    scope = _ctx().scope(org)
     uow = _ctx().uow()
     with uow:
-        rows = list_journeys(uow.session, states=states, org=org.upper() if org else None, pathway=pathway)
+        rows = list_journeys(uow.session, states=states, org=scope, pathway=pathway)
     if as_json:
         return _print_json([r.__dict__ for r in rows])
     _table(
@@ -410,9 +429,10 @@ def pipeline_cmd(
     from lifecycle.persistence.queries import pipeline_counts
     from lifecycle.states import State
 
+    scope = _ctx().scope(org)
     uow = _ctx().uow()
     with uow:
-        counts = pipeline_counts(uow.session, org=org.upper() if org else None)
+        counts = pipeline_counts(uow.session, org=scope)
     pathways = sorted({p for p, _ in counts})
     if as_json:
         return _print_json({s.value: {p: counts.get((p, s), 0) for p in pathways} for s in State})
@@ -427,7 +447,7 @@ def pipeline_cmd(
     rows.append(
         ["total", *(sum(counts.get((p, s), 0) for s in State) for p in pathways), sum(counts.values())]
     )
-    _table("Pipeline" + (f" ({org.upper()})" if org else ""), ["state", *pathways, "all"], rows)
+    _table("Pipeline" + (f" ({scope})" if scope else ""), ["state", *pathways, "all"], rows)
 
 
 @app.command("show")
@@ -445,7 +465,7 @@ def show_cmd(
 
     uow = _ctx().uow()
     with uow:
-        j = uow.journey(journey)
+        j = uow.journey(journey, _ctx().actor.scope)
         pathway = uow.pathway_of(j)
         events = events_of(uow.session, j.id)
         calendar = WorkingCalendar(closures(uow.session).get(j.employer.code, ()))
@@ -709,7 +729,8 @@ def sweep_cmd(
 
     ctx = _ctx()
     day = _date(as_of, "as-of date") or london_today()
-    result = root.run_sweep(ctx.settings, day, dry_run=dry_run)
+    # A partner's coordinator sweeps (or previews) its own journeys only.
+    result = root.run_sweep(ctx.settings, day, dry_run=dry_run, employer=ctx.actor.scope)
     summary = {
         "as_of": day, "dry_run": dry_run, "journeys": result.journeys, "actions": result.actions,
         "reminders": result.reminders, "escalations_opened": result.escalations_opened,
@@ -799,7 +820,9 @@ def escalations_cmd(
 
     uow = _ctx().uow()
     with uow:
-        rows = list_escalations(uow.session, open_only=open_only, org=org.upper() if org else None)
+        rows = list_escalations(
+            uow.session, open_only=open_only, org=org.upper() if org else None, visible_to=_ctx().actor.scope
+        )
     if as_json:
         return _print_json(rows)
     _table(f"Escalations ({len(rows)})", ["id", "journey", "rule", "about", "to", "organisation", "opened", "resolved"],
@@ -817,7 +840,7 @@ def escalation_resolve(
     from rules.sweep import resolve_escalation
 
     ctx = _ctx()
-    resolve_escalation(ctx.uow(), escalation_id, ctx.settings.actor, note, london_today())
+    resolve_escalation(ctx.uow(), escalation_id, ctx.actor.name, note, london_today(), scope=ctx.actor.scope)
     typer.echo(f"escalation {escalation_id} resolved")
 
 
@@ -836,7 +859,7 @@ def outbox_list(
     wanted = parse_status(status) if status else None
     uow = _ctx().uow()
     with uow:
-        rows = list_outbox(uow.session, status=wanted, limit=limit)
+        rows = list_outbox(uow.session, status=wanted, limit=limit, visible_to=_ctx().actor.scope)
     if as_json:
         return _print_json(rows)
     _table(f"Outbox ({len(rows)} shown)", ["id", "status", "template", "to", "journey", "attempts", "next attempt", "error"],
@@ -855,6 +878,7 @@ def outbox_send(
     from peerpath import app as root
 
     settings = _ctx().settings
+    _ctx().actor.require_programme("send the outbox")
     if to_sink is not None:
         from notifications.sender import SmtpSettings
         from notifications.sink import running_sink
@@ -941,6 +965,76 @@ def mail_sink(
                 time.sleep(3600)
         except KeyboardInterrupt:
             typer.echo("mail sink stopped")
+
+
+@sensitive_app.command("add")
+def sensitive_add(
+    journey: str,
+    kind: Annotated[
+        str, typer.Argument(help="lived_experience_note, occupational_health_outcome or dbs_disclosure")
+    ],
+    text: Annotated[str, typer.Argument(help="the note; kept apart, never logged or sent")],
+) -> None:
+    """Keep a special-category note for the employing organisation."""
+    from lifecycle.persistence.privacy import record_special_category
+
+    ctx = _ctx()
+    record_special_category(ctx.uow(), ctx.actor, journey, kind, text)
+    typer.echo(f"{journey.upper()}: {kind} kept")
+
+
+@sensitive_app.command("show")
+def sensitive_show(journey: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Read a journey's special-category notes (the employing organisation and the programme lead only)."""
+    from lifecycle.persistence.privacy import read_special_category
+
+    ctx = _ctx()
+    rows = read_special_category(ctx.uow(), ctx.actor, journey)
+    if as_json:
+        return _print_json(rows)
+    _table(f"Special-category notes for {journey.upper()}", ["kind", "recorded", "by", "note"],
+           [[r["kind"], r["recorded_on"], r["recorded_by"], r["content"]] for r in rows])  # fmt: skip
+
+
+@app.command("retention")
+def retention_cmd(
+    as_of: Annotated[str | None, typer.Option(help="apply the rules as of this date (default today)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would go; remove nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Apply the retention rules: DBS disclosures 6 months after the decision, unsuccessful candidates after 400 days."""
+    from lifecycle.clock import london_today
+    from peerpath import app as root
+
+    ctx = _ctx()
+    ctx.actor.require_programme("apply the retention rules")
+    report = root.run_retention(ctx.settings, _date(as_of, "as-of date") or london_today(), dry_run=dry_run)
+    if as_json:
+        return _print_json(report.__dict__)
+    typer.echo(
+        f"{'would purge' if dry_run else 'purged'}: {report.dbs_disclosures} DBS disclosure(s); "
+        f"{report.candidates_anonymised} unsuccessful candidate(s) anonymised "
+        f"({report.special_category_records} special-category note(s), {report.reasons_redacted} reason(s) redacted)"
+    )
+
+
+@app.command("erase")
+def erase_cmd(
+    candidate: Annotated[str, typer.Argument(help="candidate reference, e.g. C-000123")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Carry out an erasure request and report what was removed."""
+    from peerpath import app as root
+
+    ctx = _ctx()
+    report = root.erase_candidate(ctx.settings, ctx.actor, candidate)
+    if as_json:
+        return _print_json(report.__dict__)
+    typer.echo(
+        f"{candidate.upper()} erased: name and email; {report.special_category_records} special-category note(s); "
+        f"{report.reasons_redacted} free-text reason(s) redacted; messages about {len(report.journeys)} "
+        f"journey(s) forgotten ({', '.join(report.journeys)}). The journeys stay as anonymous history."
+    )
 
 
 @app.command("demo")

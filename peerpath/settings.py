@@ -43,4 +43,14 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="peerpath@localhost", description="envelope and From address")
     outbox_max_attempts: int = Field(default=10, ge=1, le=50)
     outbox_concurrency: int = Field(default=4, ge=1, le=32)
+    retention_unsuccessful_days: int = Field(
+        default=400, ge=30, le=3650, description="unsuccessful candidates' data"
+    )
+    retention_dbs_months: int = Field(
+        default=6, ge=1, le=24, description="DBS disclosure details after the decision"
+    )
+    organisation: str | None = Field(
+        default=None,
+        description="the organisation the actor acts for (its code); unset or `*`: the programme lead, every journey",
+    )
     actor: str = Field(default_factory=_default_actor, description="who is acting, recorded on every event")

@@ -248,8 +248,11 @@ def add_closures(uow, org_code: str, days: list[date]) -> int:  # type: ignore[n
 
 
 def list_escalations(
-    session: Session, *, open_only: bool = False, org: str | None = None
+    session: Session, *, open_only: bool = False, org: str | None = None, visible_to: str | None = None
 ) -> list[dict[str, object]]:
+    """Escalations; `org`: escalated to that organisation; `visible_to`: about journeys it employs or hosts."""
+    from lifecycle.persistence.queries import journeys_visible_to
+
     stmt = (
         select(Escalation, Organisation.code)
         .outerjoin(Organisation, Escalation.organisation_id == Organisation.id)
@@ -259,6 +262,8 @@ def list_escalations(
         stmt = stmt.where(Escalation.resolved_on.is_(None))
     if org:
         stmt = stmt.where(Organisation.code == org)
+    if visible_to:
+        stmt = stmt.where(Escalation.journey_id.in_(journeys_visible_to(visible_to)))
     return [
         {
             "id": e.id, "journey": f"J-{e.journey_id:06d}", "rule": e.rule, "subject": e.subject, "role": e.role,

@@ -354,7 +354,9 @@ def _close_for_closed_journeys(session: Session, as_of: date) -> int:
     return int(result.rowcount or 0)
 
 
-def resolve_escalation(uow: UnitOfWork, escalation_id: int, actor: str, note: str, on: date) -> None:
+def resolve_escalation(
+    uow: UnitOfWork, escalation_id: int, actor: str, note: str, on: date, *, scope: str | None = None
+) -> None:
     from lifecycle.errors import InvalidInput, NotFound
     from lifecycle.validation import clean_text
 
@@ -362,6 +364,8 @@ def resolve_escalation(uow: UnitOfWork, escalation_id: int, actor: str, note: st
         esc = uow.session.get(Escalation, escalation_id)
         if esc is None:
             raise NotFound(f"unknown escalation {escalation_id}")
+        if scope is not None:
+            uow.journey(f"J-{esc.journey_id:06d}", scope)  # refuses another organisation's escalation
         if esc.resolved_on is not None:
             raise InvalidInput(f"escalation {escalation_id} was already resolved on {esc.resolved_on}")
         esc.resolved_on, esc.resolved_by = on, actor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -227,3 +228,24 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     journey: Mapped[Journey] = relationship()
+
+
+class SpecialCategoryKind(StrEnum):
+    LIVED_EXPERIENCE_NOTE = "lived_experience_note"  # health data (UK GDPR Article 9)
+    OCCUPATIONAL_HEALTH_OUTCOME = "occupational_health_outcome"  # health data (Article 9)
+    DBS_DISCLOSURE = "dbs_disclosure"  # criminal record data (Article 10)
+
+
+class SpecialCategoryRecord(Base):
+    """SPECIAL-CATEGORY AND CRIMINAL RECORD DATA. Kept apart from everything else, shown only to the
+    employing organisation, never logged, never in an email, artifact, digest or report, and purged
+    by the retention rules. Nothing outside lifecycle/persistence/privacy.py reads `content`."""
+
+    __tablename__ = "special_category_data"
+    __table_args__ = (Index("ix_special_category_journey", "journey_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    kind: Mapped[SpecialCategoryKind] = mapped_column(_enum(SpecialCategoryKind, "special_category_kind"))
+    content: Mapped[str] = mapped_column(Text)
+    recorded_on: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(200))

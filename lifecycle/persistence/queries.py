@@ -125,3 +125,15 @@ def open_applications(session: Session, emails: Sequence[str]) -> dict[tuple[str
 
 def organisation_codes(session: Session) -> set[str]:
     return set(session.scalars(select(Organisation.code)))
+
+
+def journeys_visible_to(organisation: str):  # type: ignore[no-untyped-def]
+    """SELECT of the ids of journeys an organisation employs or hosts (for scoping other listings)."""
+    host = aliased(Organisation)
+    return (
+        select(Journey.id)
+        .join(Organisation, Journey.employer_organisation_id == Organisation.id)
+        .outerjoin(Team, Journey.host_team_id == Team.id)
+        .outerjoin(host, Team.host_organisation_id == host.id)
+        .where((Organisation.code == organisation) | (host.code == organisation))
+    )

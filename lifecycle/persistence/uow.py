@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from lifecycle.domain import CheckView, JourneySnapshot, ReviewView, TeamReadiness, TrainingView
-from lifecycle.errors import ConflictError, NotFound
+from lifecycle.errors import ConflictError, NotFound, NotPermitted
 from lifecycle.pathways import Pathway, PathwayRegistry
 from lifecycle.persistence.database import writer
 from lifecycle.persistence.models import Base, Candidate, Event, Journey, Organisation, Team
@@ -86,12 +86,16 @@ class UnitOfWork:
 
     # Look-ups by the codes users type.
 
-    def journey(self, ref: str) -> Journey:
+    def journey(self, ref: str, scope: str | None = None) -> Journey:
+        """The journey; with a `scope` (an organisation code), only if that organisation employs
+        or hosts it. Out of scope reads like unknown, so a partner cannot probe for others' refs."""
         # The identity map answers repeat look-ups in one transaction without a query.
         journey = self.session.get(Journey, parse_ref(ref, "J"))
-        if journey is None:
-            raise NotFound(f"unknown journey {ref!r}")
-        return journey
+        if journey is not None and (scope is None or scope in journey_organisations(journey)):
+            return journey
+        if scope is not None:
+            raise NotPermitted(f"{ref.strip().upper()} is not a journey that {scope} employs or hosts")
+        raise NotFound(f"unknown journey {ref!r}")
 
     def organisation(self, code: str) -> Organisation:
         return self._by_code(Organisation, code, "organisation")
@@ -166,6 +170,14 @@ def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
         reviews={r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome) for r in journey.reviews},
         team=team_readiness(team) if team else None,
     )
+
+
+def journey_organisations(journey: Journey) -> set[str]:
+    """The organisations that may see and act on a journey: its employer and its host team's."""
+    found = {journey.employer.code}
+    if journey.host_team is not None:
+        found.add(journey.host_team.host_organisation.code)
+    return found
 
 
 def team_readiness(team: Team) -> TeamReadiness:

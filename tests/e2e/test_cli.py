@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     monkeypatch.setenv("PEERPATH_DATABASE_URL", database_url)
-    monkeypatch.setenv("PEERPATH_ACTOR", "coordinator@nmh")
+    monkeypatch.setenv("PEERPATH_ACTOR", "Nadia (coordinator)")
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main(list(args))
@@ -56,7 +56,7 @@ def test_a_journey_from_the_command_line(cli) -> None:
     shown = json.loads(out)
     assert shown["state"] == "checks" and shown["employer"] == "MIND-N"
     assert [e["what"] for e in shown["timeline"]][-1] == "check dbs: waiting (waiting on dbs)"
-    assert {e["actor"] for e in shown["timeline"]} == {"coordinator@nmh"}
+    assert {e["actor"] for e in shown["timeline"]} == {"Nadia (coordinator)"}
 
     code, out, _ = cli("journeys", "--state", "checks", "--org", "mind-n", "--json")
     assert [j["ref"] for j in json.loads(out)] == [ref]
@@ -146,4 +146,6 @@ def test_the_installed_command_runs_and_reports_an_unset_up_database(tmp_path: P
     result = subprocess.run(
         [peerpath, "db", "upgrade"], env=env, capture_output=True, text=True, cwd=tmp_path
     )
-    assert result.returncode == 0 and "empty -> 0001" in result.stdout
+    from peerpath.migrate import head_revision
+
+    assert result.returncode == 0 and f"empty -> {head_revision()}" in result.stdout

@@ -44,7 +44,7 @@ def cli(
 ):
     monkeypatch.chdir(tmp_path)  # no stray .env file gets read
     monkeypatch.setenv("PEERPATH_DATABASE_URL", database_url)
-    monkeypatch.setenv("PEERPATH_ACTOR", "coordinator@nmh")
+    monkeypatch.setenv("PEERPATH_ACTOR", "Nadia (coordinator)")
     for name in SMTP_VARIABLES:
         monkeypatch.delenv(f"PEERPATH_SMTP_{name}", raising=False)
 

@@ -72,7 +72,7 @@ def offline(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 @pytest.fixture
 def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PEERPATH_DATABASE_URL", database_url)
-    monkeypatch.setenv("PEERPATH_ACTOR", "coordinator@nmh")
+    monkeypatch.setenv("PEERPATH_ACTOR", "Nadia (coordinator)")
     monkeypatch.delenv("PEERPATH_RULES_DIR", raising=False)
     return _runner(capsys)
 

@@ -51,6 +51,7 @@ from lifecycle.states import (
 )
 
 ACTING_AS = "Sam Okafor-Reyes (coordinator, NMH)"
+ACTING_FOR = "*"  # the programme lead: every journey (tests/flows/test_scoping_flows.py acts for partners)
 REF = re.compile(r"\bJ-\d{6}\b")
 
 # Flows by (module, attribute): names only, so collection does not import prefect.
@@ -272,8 +273,12 @@ def _kind(node: dict[str, Any]) -> tuple[str, Any]:
 def test_every_form_has_its_fields_with_dropdowns_and_date_pickers(flow_name: str) -> None:
     schema, model, _ = _model(flow_name)
     expected = dict(EXPECTED_FORMS[flow_name])
+    required = set(REQUIRED[flow_name])
     if flow_name in ACTIONS:
         expected["acting_as"] = ("string", None)
+        expected["acting_for"] = ("string", None)
+        # whom the coordinator acts for: no default, since it decides what they may see and change
+        required.add("acting_for")
     assert set(model["properties"]) == set(expected), flow_name
     for name, want in expected.items():
         node, _ = _field(schema, model, name)
@@ -283,7 +288,7 @@ def test_every_form_has_its_fields_with_dropdowns_and_date_pickers(flow_name: st
             assert sorted(got[1]) == sorted(want[1]), f"{flow_name}.{name}"
         else:
             assert got == want, f"{flow_name}.{name}: {node}"
-    assert set(model.get("required", [])) == REQUIRED[flow_name]
+    assert set(model.get("required", [])) == required
     assert model.get("additionalProperties") is False, "a typo in a parameter must be refused, not ignored"
 
 
@@ -296,6 +301,14 @@ def test_every_coordinator_action_takes_one_flat_form_with_help_and_acting_as(fl
         assert node.get("type") != "object" and "properties" not in node, f"{flow_name}.{name} is nested"
     acting, optional = _field(schema, model, "acting_as")
     assert acting["default"] == "coordinator (Prefect)" and acting.get("description"), acting
+    acting_for, optional = _field(schema, model, "acting_for")
+    assert not optional and "default" not in acting_for and "acting_for" in model.get("required", [])
+    assert acting_for.get("title") == "Acting for" and acting_for.get("description"), acting_for
+    pattern = acting_for["pattern"]
+    for good in ("*", "MIND-N", "nmh", "T1T", "NHS_TRUST_1"):
+        assert re.fullmatch(pattern, good), (flow_name, good)
+    for bad in ("", " ", "**", "MIND N", "-MIND", "nmh@x", "*NMH", "A" * 33):
+        assert not re.fullmatch(pattern, bad), (flow_name, bad)
     if "journey" in model["properties"]:
         ref, _ = _field(schema, model, "journey")
         assert "journey reference" in ref.get("description", ""), ref
@@ -343,7 +356,13 @@ def test_record_check_moves_a_check_on(demo_db: str) -> None:
         )
     state = run(
         record_check,
-        RecordCheck(journey=ref.lower(), check=kind, status=CheckStatus.CLEARED, acting_as=ACTING_AS),
+        RecordCheck(
+            journey=ref.lower(),
+            check=kind,
+            status=CheckStatus.CLEARED,
+            acting_as=ACTING_AS,
+            acting_for=ACTING_FOR,
+        ),
     )
     assert state.is_completed(), state
     assert state.result() == f"{ref}: {kind.value} cleared"
@@ -371,7 +390,11 @@ def test_apply_trigger_shortlists_an_applied_journey(demo_db: str) -> None:
     state = run(
         apply_trigger,
         ApplyTrigger(
-            journey=ref, trigger=Trigger.SHORTLIST, reason="strong lived experience", acting_as=ACTING_AS
+            journey=ref,
+            trigger=Trigger.SHORTLIST,
+            reason="strong lived experience",
+            acting_as=ACTING_AS,
+            acting_for=ACTING_FOR,
         ),
     )
     assert state.is_completed(), state
@@ -400,6 +423,7 @@ def test_register_applicant_creates_a_journey(demo_db: str) -> None:
         employer="posv",
         applied_on=london_today() - timedelta(days=2),
         acting_as=ACTING_AS,
+        acting_for="posv",  # the employer itself, in lower case: a partner registering its own applicant
     )
     state = run(register_applicant, form)
     assert state.is_completed(), state
@@ -428,18 +452,27 @@ def test_pause_then_resume_returns_a_journey_where_it_left_off(demo_db: str) -> 
     from flows.parameters import PauseOrResume
 
     ref, jid = journeys_in(demo_db, State.SHORTLISTED)[0]
-    paused = run(pause_or_resume, PauseOrResume(journey=ref, action="pause", acting_as=ACTING_AS))
+    paused = run(
+        pause_or_resume,
+        PauseOrResume(journey=ref, action="pause", acting_as=ACTING_AS, acting_for=ACTING_FOR),
+    )
     assert paused.is_completed() and paused.result() == f"{ref}: paused", paused
     stored = journey(demo_db, jid)
     assert (stored.state, stored.paused_from) == (State.PAUSED, State.SHORTLISTED)
     assert last_event(demo_db, jid).reason == "wellbeing pause"
 
-    resumed = run(pause_or_resume, PauseOrResume(journey=ref, action="resume", acting_as=ACTING_AS))
+    resumed = run(
+        pause_or_resume,
+        PauseOrResume(journey=ref, action="resume", acting_as=ACTING_AS, acting_for=ACTING_FOR),
+    )
     assert resumed.is_completed() and resumed.result() == f"{ref}: shortlisted", resumed
     stored = journey(demo_db, jid)
     assert (stored.state, stored.paused_from) == (State.SHORTLISTED, None)
 
-    twice = run(pause_or_resume, PauseOrResume(journey=ref, action="resume", acting_as=ACTING_AS))
+    twice = run(
+        pause_or_resume,
+        PauseOrResume(journey=ref, action="resume", acting_as=ACTING_AS, acting_for=ACTING_FOR),
+    )
     assert_refused(twice, f"cannot resume {ref}")
 
 
@@ -448,7 +481,9 @@ def test_withdraw_closes_a_journey(demo_db: str) -> None:
     from flows.parameters import Withdraw
 
     ref, jid = journeys_in(demo_db, State.INTERVIEW_SCHEDULED)[0]
-    state = run(withdraw, Withdraw(journey=ref, reason="took another job", acting_as=ACTING_AS))
+    state = run(
+        withdraw, Withdraw(journey=ref, reason="took another job", acting_as=ACTING_AS, acting_for=ACTING_FOR)
+    )
     assert state.is_completed() and state.result() == f"{ref}: withdrawn", state
     assert journey(demo_db, jid).state is State.WITHDRAWN
 
@@ -470,17 +505,27 @@ def test_training_then_placement_starts_probation(demo_db: str) -> None:
     missing = [m.id for m in pathway.modules_for(TrainingStage.BEFORE_PLACEMENT) if m.id not in done]
 
     if missing:  # placing first is refused, and names what is missing
-        early = run(place_in_team, PlaceInTeam(journey=ref, team="NMH-CMHT-N", acting_as=ACTING_AS))
+        early = run(
+            place_in_team,
+            PlaceInTeam(journey=ref, team="NMH-CMHT-N", acting_as=ACTING_AS, acting_for=ACTING_FOR),
+        )
         assert_refused(early, f"cannot place {ref}: training before placement not complete")
         assert journey(demo_db, jid).state is State.TRAINING
     for module in missing:
-        state = run(record_training, RecordTraining(journey=ref, module=module, acting_as=ACTING_AS))
+        state = run(
+            record_training,
+            RecordTraining(journey=ref, module=module, acting_as=ACTING_AS, acting_for=ACTING_FOR),
+        )
         assert state.is_completed() and state.result().startswith(f"{ref}: {module} complete"), state
 
-    unready = run(place_in_team, PlaceInTeam(journey=ref, team="NMH-CRHT", acting_as=ACTING_AS))
+    unready = run(
+        place_in_team, PlaceInTeam(journey=ref, team="NMH-CRHT", acting_as=ACTING_AS, acting_for=ACTING_FOR)
+    )
     assert_refused(unready, f"cannot place {ref}: team NMH-CRHT not ready")
 
-    state = run(place_in_team, PlaceInTeam(journey=ref, team="nmh-cmht-n", acting_as=ACTING_AS))
+    state = run(
+        place_in_team, PlaceInTeam(journey=ref, team="nmh-cmht-n", acting_as=ACTING_AS, acting_for=ACTING_FOR)
+    )
     assert state.is_completed() and state.result() == f"{ref}: probation in NMH-CMHT-N", state
     placed = journey(demo_db, jid)
     assert (placed.state, placed.placed_on) == (State.PROBATION, london_today())
@@ -509,13 +554,19 @@ def test_supervision_and_a_review_are_recorded_in_probation(demo_db: str) -> Non
 
     held = run(
         record_supervision,
-        RecordSupervision(journey=ref, kind="peer", due_on=today, held_on=today, acting_as=ACTING_AS),
+        RecordSupervision(
+            journey=ref, kind="peer", due_on=today, held_on=today, acting_as=ACTING_AS, acting_for=ACTING_FOR
+        ),
     )
     assert held.is_completed() and held.result() == f"{ref}: peer supervision held", held
     missed = run(
         record_supervision,
         RecordSupervision(
-            journey=ref, kind="clinical", due_on=today - timedelta(days=1), acting_as=ACTING_AS
+            journey=ref,
+            kind="clinical",
+            due_on=today - timedelta(days=1),
+            acting_as=ACTING_AS,
+            acting_for=ACTING_FOR,
         ),
     )
     assert missed.is_completed() and missed.result() == f"{ref}: clinical supervision missed", missed
@@ -527,13 +578,21 @@ def test_supervision_and_a_review_are_recorded_in_probation(demo_db: str) -> Non
             due_on=placed_on,
             held_on=placed_on - timedelta(days=1),
             acting_as=ACTING_AS,
+            acting_for=ACTING_FOR,
         ),
     )
     assert_refused(too_early, "supervision held on")
 
     review = run(
         record_review,
-        RecordReview(journey=ref, review=name, outcome="extend", held_on=today, acting_as=ACTING_AS),
+        RecordReview(
+            journey=ref,
+            review=name,
+            outcome="extend",
+            held_on=today,
+            acting_as=ACTING_AS,
+            acting_for=ACTING_FOR,
+        ),
     )
     assert review.is_completed() and review.result() == f"{ref}: {name} review extend", review
     with session(demo_db) as s:
@@ -562,7 +621,9 @@ def test_import_applicants_imports_every_row_of_a_good_file(demo_db: str) -> Non
     state = run(
         import_applicants,
         ImportApplicants(
-            csv_content=GOOD_CSV.format(day=london_today() - timedelta(days=3)), acting_as=ACTING_AS
+            csv_content=GOOD_CSV.format(day=london_today() - timedelta(days=3)),
+            acting_as=ACTING_AS,
+            acting_for=ACTING_FOR,
         ),
     )
     assert state.is_completed() and state.result() == "imported 2 applicant(s)", state
@@ -584,7 +645,9 @@ def test_import_applicants_with_one_bad_row_fails_and_writes_nothing(demo_db: st
         + "Rosamund,Tillotson,rosamund.tillotson@example.com,astrology,POSV,\n"
     )
     before = row_counts(demo_db)
-    state = run(import_applicants, ImportApplicants(csv_content=bad, acting_as=ACTING_AS))
+    state = run(
+        import_applicants, ImportApplicants(csv_content=bad, acting_as=ACTING_AS, acting_for=ACTING_FOR)
+    )
     message = assert_refused(state, "1 bad row(s); nothing imported: line 4")
     assert "astrology" in message
     assert row_counts(demo_db) == before
@@ -601,7 +664,13 @@ def test_a_refused_trigger_fails_the_run_with_the_reason_and_is_not_retried(demo
     before = row_counts(demo_db)
     state = run(
         apply_trigger,
-        ApplyTrigger(journey=ref, trigger=Trigger.CLEAR, start_date=london_today(), acting_as=ACTING_AS),
+        ApplyTrigger(
+            journey=ref,
+            trigger=Trigger.CLEAR,
+            start_date=london_today(),
+            acting_as=ACTING_AS,
+            acting_for=ACTING_FOR,
+        ),
     )
     assert_refused(state, f"cannot clear {ref}")
     assert apply_trigger.retries == 0
@@ -648,7 +717,7 @@ def test_refusals_carry_the_service_s_reason(
         k: journeys_in(demo_db, State(v[1:-1]))[0][0] if v.startswith("{") else v for k, v in form.items()
     }
     before = row_counts(demo_db)
-    assert_refused(run(flow, model(**filled)), prefix)
+    assert_refused(run(flow, model(**filled, acting_for=ACTING_FOR)), prefix)
     assert row_counts(demo_db) == before
 
 
@@ -657,12 +726,21 @@ def test_a_form_that_does_not_validate_fails_before_anything_runs(demo_db: str) 
     from flows.actions import apply_trigger
 
     before = row_counts(demo_db)
-    state = run(apply_trigger, {"journey": "C-000001", "trigger": "shortlist"})
+    state = run(apply_trigger, {"journey": "C-000001", "trigger": "shortlist", "acting_for": "*"})
     assert state.is_failed(), state
     assert "action.journey: String should match pattern" in (state.message or ""), state.message
-    state = run(apply_trigger, {"journey": "J-000001", "trigger": "shortlist", "acting_ass": "typo"})
+    state = run(
+        apply_trigger,
+        {"journey": "J-000001", "trigger": "shortlist", "acting_for": "*", "acting_ass": "typo"},
+    )
     assert state.is_failed(), state
     assert "action.acting_ass: Extra inputs are not permitted" in (state.message or ""), state.message
+    state = run(apply_trigger, {"journey": "J-000001", "trigger": "shortlist"})  # whom for: not said
+    assert state.is_failed(), state
+    assert "action.acting_for: Field required" in (state.message or ""), state.message
+    state = run(apply_trigger, {"journey": "J-000001", "trigger": "shortlist", "acting_for": "MIND N"})
+    assert state.is_failed(), state
+    assert "action.acting_for: String should match pattern" in (state.message or ""), state.message
     assert row_counts(demo_db) == before
 
 

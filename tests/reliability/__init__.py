@@ -1,0 +1,1 @@
+"""Reliability tests: crash safety (SIGKILLed sweep and dispatcher), mail server outage, conflicting edits."""
