@@ -80,9 +80,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Who the CLI acts as: a developer's PEERPATH_ACTOR=Name@ORG or PEERPATH_ORGANISATION would limit the
+# helpers (demo, journeys, show) to one organisation's journeys; they act as the programme lead.
+ACTOR_VARIABLES = ("PEERPATH_ACTOR", "PEERPATH_ORGANISATION")
+
+
 def cli_environment(database_url: str) -> dict[str, str]:
-    """The caller's environment without any Prefect setting, plus the database and quiet Prefect."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    """The caller's environment without any Prefect setting or acting organisation, plus the database
+    and quiet Prefect."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k not in ACTOR_VARIABLES}
     env.update(
         PEERPATH_DATABASE_URL=database_url,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",

@@ -1,6 +1,7 @@
 """The Prefect UI in a real browser: a coordinator opens the UI that `peerpath serve` starts, finds the
 deployment record-check-result / coordinator, fills its custom-run form (journey, check = dbs,
-status = cleared, acting as) and submits it; the run completes and the journey's DBS check is
+status = cleared, acting as, and acting for: the journey's employer, a partner acting for itself)
+and submits it; the run completes and the journey's DBS check is
 cleared in peerpath's database.
 
 The browser is Debian's chromium (/usr/bin/chromium) driven by Playwright's sync API; no browser
@@ -116,6 +117,7 @@ def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(
     browser: Browser, served: Served, tmp_path: Path
 ) -> None:
     ref = journey_with_open_check(served.database_url, "dbs", last=True)
+    employer = show(served.database_url, ref)["employer"]
     dep = deployment(served.api_url, "record-check-result/coordinator")
     expect.set_options(timeout=UI_TIMEOUT_MS)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -148,6 +150,8 @@ def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(
             choose(page, re.compile(r"^Select (Check|CheckKind)$"), "dbs")
             choose(page, re.compile(r"^Select (Status|CheckStatus)$"), "cleared")
             page.get_by_role("textbox", name=re.compile(r"^Acting As")).fill(ACTING_AS)
+            # Required, no default: whom the coordinator acts for (an organisation code, or * for the lead).
+            page.get_by_role("textbox", name=re.compile(r"^Acting For", re.IGNORECASE)).fill(employer)
             expect(page.get_by_role("switch", name="Enforce Parameter Schema")).to_be_checked()
             page.screenshot(path=tmp_path / "filled-form.png", full_page=True, animations="disabled")
 
@@ -162,7 +166,9 @@ def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(
             posted = created.value.request.post_data_json
             assert posted is not None
             sent = posted["parameters"]["check"]
-            filled = {"journey": ref, "check": "dbs", "status": "cleared", "acting_as": ACTING_AS}
+            filled = {
+                "journey": ref, "check": "dbs", "status": "cleared", "acting_as": ACTING_AS, "acting_for": employer,
+            }  # fmt: skip
             assert {name: sent.get(name) for name in filled} == filled, sent
             assert all(value is None for name, value in sent.items() if name not in filled), sent
             expect(page.get_by_text(f"{run['name']} scheduled to start now")).to_be_visible()
