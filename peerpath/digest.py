@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from lifecycle.persistence.models import Journey, Organisation, Team
+from lifecycle.persistence.models import Journey, Organisation
+from lifecycle.persistence.queries import journeys_visible_to
 from lifecycle.states import CLOSED, State
 from rules.persistence import Escalation
 
@@ -48,15 +49,8 @@ def organisation_digest(session: Session, code: str, as_of: date) -> Digest:
     from rules.calendar import WorkingCalendar
 
     org = session.scalars(select(Organisation).where(Organisation.code == code)).one()
-    host = aliased(Organisation)
-    mine = (Journey.employer_organisation_id == org.id) | (host.id == org.id)
     digest = Digest(org.code, org.name, as_of)
-    stmt = (
-        select(Journey.id, Journey.state)
-        .outerjoin(Team, Journey.host_team_id == Team.id)
-        .outerjoin(host, Team.host_organisation_id == host.id)
-        .where(mine)
-    )
+    stmt = select(Journey.id, Journey.state).where(Journey.id.in_(journeys_visible_to(org.code)))
     ids = []
     for jid, state in session.execute(stmt):
         if State(state) not in CLOSED:

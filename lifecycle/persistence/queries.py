@@ -77,13 +77,7 @@ def pipeline_counts(session: Session, *, org: str | None = None) -> dict[tuple[s
     """Journeys per (pathway, state)."""
     stmt = select(Journey.pathway_id, Journey.state, func.count()).group_by(Journey.pathway_id, Journey.state)
     if org:
-        host = aliased(Organisation)
-        stmt = (
-            stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id)
-            .outerjoin(Team, Journey.host_team_id == Team.id)
-            .outerjoin(host, Team.host_organisation_id == host.id)
-            .where((Organisation.code == org) | (host.code == org))
-        )
+        stmt = stmt.where(Journey.id.in_(journeys_visible_to(org)))
     return {(pathway, State(state)): count for pathway, state, count in session.execute(stmt)}
 
 
