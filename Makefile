@@ -18,6 +18,7 @@ run: $(SYNCED)
 	$(PEERPATH) db upgrade
 	$(PEERPATH) demo
 	$(PEERPATH) pipeline
+	$(PEERPATH) report html
 	$(PEERPATH) sweep
 	$(PEERPATH) outbox send --to-sink var/mail
 	@echo "The emails are in var/mail/ (open any .eml file in a mail client or a text editor)."

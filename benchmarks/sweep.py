@@ -73,9 +73,17 @@ def write_profile(profiler: cProfile.Profile, path: Path, top: int = 40) -> None
         path.with_suffix(f".{order}.txt").write_text(out.getvalue())
 
 
+def progress(message: str) -> None:
+    """Progress on stderr (stdout carries the one JSON line): a run cut short still tells something."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     as_of = population_as_of()
     with bench_database(args.journeys, args.database_url, seed=args.seed) as db:
+        progress(
+            f"population ready ({db.kind}, generated in {db.generate_seconds:.1f} s, cached: {db.cached})"
+        )
         uow, ruleset, sink = sweep_inputs(db.url)
         prof = {
             phase: BENCH_DIR / f"profile-sweep-{phase}-{db.kind}-{args.journeys}"
@@ -86,6 +94,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         cold_seconds, cold = timed_sweep(
             uow, ruleset, sink, as_of - timedelta(days=1), batch_size=args.batch_size, profile=prof["cold"]
         )
+        progress(f"cold sweep: {cold_seconds:.1f} s, {cold.actions} actions")
         cold_peak = peak_rss_mb()  # read before the reset: clearing VmHWM lowers ru_maxrss too
         reset = reset_peak_rss()
         seconds, nightly = timed_sweep(

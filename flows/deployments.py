@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect.schedules import Cron
 
-from flows import actions, sweep
+from flows import actions, reports, sweep
 
 LONDON = "Europe/London"
 # (flow, deployment name, schedule or None, concurrency limit or None)
@@ -19,6 +19,7 @@ DEPLOYMENTS: list[tuple[Any, str, Any, int | None]] = [
     (sweep.sweep_by_organisation, "nightly", Cron("30 2 * * *", timezone=LONDON, active=False), 1),
     (sweep.dispatch_outbox, "every-5-minutes", Cron("*/5 * * * *", timezone=LONDON), 1),
     (sweep.partner_digest, "weekly", Cron("0 8 * * 1", timezone=LONDON), 1),
+    (reports.programme_report, "weekly", Cron("30 7 * * 1", timezone=LONDON), 1),
     (sweep.preview_sweep, "coordinator", None, None),
     (actions.register_applicant, "coordinator", None, None),
     (actions.record_check, "coordinator", None, None),

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from insight.cli import app as insight_app
+
 if TYPE_CHECKING:
     from lifecycle.persistence.uow import UnitOfWork
     from lifecycle.service import Actor
@@ -44,6 +46,7 @@ sensitive_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sensitive_app, name="sensitive")
+app.add_typer(insight_app, name="report")
 app.add_typer(outbox_app, name="outbox")
 
 EXIT_USER_ERROR = 2

@@ -83,7 +83,7 @@ def test_both_files_declare_the_same_deployments() -> None:
         f"only in flows/deployments.py: {sorted(set(python) - set(yml))}; "
         f"only in prefect.yaml: {sorted(set(yml) - set(python))}"
     )
-    assert len(python) == 16
+    assert len(python) == 17
 
 
 def test_both_files_declare_the_same_concurrency_limits_and_schedules() -> None:
@@ -153,7 +153,7 @@ def test_every_schedule_is_london_time_and_avoids_the_hour_the_clocks_change() -
     crons = [
         cron for spec in (*python_deployments().values(), *yaml_deployments().values()) for cron in spec[1]
     ]
-    assert len(crons) == 8  # nightly, its inactive scale-out twin, every-5-minutes, weekly: in each file
+    assert len(crons) == 10  # nightly, its inactive scale-out twin, every-5-minutes, two weeklies: in each file
     for cron, timezone, _active in crons:
         assert timezone == LONDON, cron
         minute, hour, *_ = cron.split()

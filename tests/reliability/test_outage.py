@@ -304,7 +304,7 @@ def test_when_the_dead_letters_die_too_each_is_escalated_and_none_is_written_abo
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "product bug: rules/sweep.py _close_cleared (lines 320-335) closes every open escalation of a swept "
+        "product bug: rules/sweep.py:320-328 _close_cleared closes every open escalation of a swept "
         "journey whose (rule, subject, anchor) is not among the rules' causes; a dead-letter escalation "
         "(notifications/dead_letter.py report_dead) is never a rule's cause, so the next nightly sweep "
         "resolves it as 'cause cleared' although the message was never delivered"
