@@ -26,7 +26,9 @@ from notifications.email import OutgoingMessage, Sender, build
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.sender import Outcome, Result, SmtpSettings, SmtpTransport
 
-LEASE = timedelta(minutes=10)
+# Longer than the worst case of a claimed batch (200 messages x 30 s timeout / 4 connections = 25 min),
+# so a live dispatcher's rows are never reclaimed by another.
+LEASE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,14 @@ def _senders(session, org_ids: set[int | None], from_address: str) -> dict[int |
 
 
 async def _send_all(
-    claimed: list[Claimed], transport: Transport, concurrency: int, now: datetime
+    claimed: list[Claimed],
+    transport: Transport,
+    concurrency: int,
+    now: datetime,
+    recorded: Callable[[Claimed, Outcome], None],
 ) -> dict[int, Outcome]:
+    """Send a claimed batch; each outcome is committed (`recorded`) as soon as the server answers,
+    so a crash can resend at most the messages in flight, never a whole batch."""
     queue: asyncio.Queue[Claimed] = asyncio.Queue()
     for item in claimed:
         queue.put_nowait(item)
@@ -140,8 +148,10 @@ async def _send_all(
                         else f"cannot build the message: {type(exc).__name__}"
                     )
                     outcomes[item.id] = Outcome(Result.REFUSED, detail[:300])
+                    recorded(item, outcomes[item.id])
                     continue
                 outcomes[item.id] = await smtp.send(email, item.message.recipient_email)
+                recorded(item, outcomes[item.id])
         finally:
             await smtp.close()
 
@@ -219,8 +229,13 @@ async def dispatch(
         claimed = claim(uow, size, moment, smtp.from_address)
         if not claimed:
             break
-        outcomes = await _send_all(claimed, make_transport, concurrency, moment)
-        record(uow, claimed, outcomes, now(), policy, rng, result)
+        outcomes = await _send_all(
+            claimed,
+            make_transport,
+            concurrency,
+            moment,
+            lambda item, outcome: record(uow, [item], {item.id: outcome}, now(), policy, rng, result),
+        )
         if not any(o.result is Result.SENT for o in outcomes.values()):
             break  # the server is down or refusing: leave the rest for the next run, back-off recorded
     return result

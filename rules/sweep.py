@@ -321,7 +321,11 @@ def _close_cleared(session: Session, ids: list[int], causes: dict[int, set], as_
     """Open escalations of these journeys whose cause no longer applies are closed."""
     stmt = select(
         Escalation.id, Escalation.journey_id, Escalation.rule, Escalation.subject, Escalation.anchor
-    ).where(Escalation.journey_id.between(ids[0], ids[-1]), Escalation.resolved_on.is_(None))
+    ).where(
+        Escalation.journey_id.between(ids[0], ids[-1]),
+        Escalation.resolved_on.is_(None),
+        Escalation.action_id.is_not(None),  # raised by a rule; a dead letter waits for a person
+    )
     cleared = [
         esc_id
         for esc_id, journey_id, rule, subject, anchor in session.connection().execute(stmt)

@@ -101,9 +101,13 @@ def row_counts(url: str) -> dict[str, int]:
 def files(tmp_path: Path) -> Path:
     """Input files a coordinator might get wrong."""
     header = "first_name,last_name,email,pathway,employer,applied_on\n"
-    (tmp_path / "latin1.csv").write_bytes((header + "Zoë,Brontë,zoe@example.com,hiv,NMH,\n").encode("latin-1"))
+    (tmp_path / "latin1.csv").write_bytes(
+        (header + "Zoë,Brontë,zoe@example.com,hiv,NMH,\n").encode("latin-1")
+    )
     (tmp_path / "bad-rows.csv").write_text(
-        header + "Bo,B,bo@example.com,hiv,NMH,1999-12-31\n" + '"Cy\r\nBcc: x@example.com",C,cy@example.com,hiv,NMH,\n'
+        header
+        + "Bo,B,bo@example.com,hiv,NMH,1999-12-31\n"
+        + '"Cy\r\nBcc: x@example.com",C,cy@example.com,hiv,NMH,\n'
         "Di,D,di@example.com,astrology,NOPE,\n" + "Ed,E,ed@example.com\n"
     )
     (tmp_path / "empty.csv").write_text("")
@@ -329,7 +333,12 @@ def test_a_bad_command_line_is_one_error_line_exit_2_and_changes_nothing(
 def test_bad_rows_are_each_named_with_their_line(cli, programme: str) -> None:
     code, _, err = cli(["import-applicants", "bad-rows.csv"], {})
     assert code == 2
-    assert [line.split(":")[1].strip() for line in err.splitlines()[:-1]] == ["line 2", "line 4", "line 5", "line 6"]
+    assert [line.split(":")[1].strip() for line in err.splitlines()[:-1]] == [
+        "line 2",
+        "line 4",
+        "line 5",
+        "line 6",
+    ]
 
 
 def test_the_programme_is_intact_after_every_bad_command(cli, programme: str) -> None:
@@ -340,5 +349,3 @@ def test_the_programme_is_intact_after_every_bad_command(cli, programme: str) ->
     assert counts["special_category_data"] == 0 and counts["organisation_closures"] == 0
     code, out, err = cli(["show", W, "--json"], {})
     assert code == 0 and '"state": "applied"' in out, err
-
-

@@ -153,7 +153,9 @@ def test_every_schedule_is_london_time_and_avoids_the_hour_the_clocks_change() -
     crons = [
         cron for spec in (*python_deployments().values(), *yaml_deployments().values()) for cron in spec[1]
     ]
-    assert len(crons) == 10  # nightly, its inactive scale-out twin, every-5-minutes, two weeklies: in each file
+    assert (
+        len(crons) == 10
+    )  # nightly, its inactive scale-out twin, every-5-minutes, two weeklies: in each file
     for cron, timezone, _active in crons:
         assert timezone == LONDON, cron
         minute, hour, *_ = cron.split()

@@ -185,7 +185,9 @@ def test_the_server_going_down_in_the_middle_of_a_dispatch_loses_nothing(
     policy = RetryPolicy(max_attempts=10)
     batch = 10
     start = start_clock().at
-    clock = StopsTheServer(start, smtp, at_call=3)
+    clock = StopsTheServer(
+        start, smtp, at_call=batch + 2
+    )  # the claim, a call per recorded outcome, the next claim
 
     result = run(uow, smtp, clock, policy, batch=batch, concurrency=2)  # type: ignore[arg-type]
 
@@ -301,15 +303,6 @@ def test_when_the_dead_letters_die_too_each_is_escalated_and_none_is_written_abo
     assert run(uow, smtp, clock, policy) == DispatchResult()  # dead is final: only a person retries
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: rules/sweep.py:320-328 _close_cleared closes every open escalation of a swept "
-        "journey whose (rule, subject, anchor) is not among the rules' causes; a dead-letter escalation "
-        "(notifications/dead_letter.py report_dead) is never a rule's cause, so the next nightly sweep "
-        "resolves it as 'cause cleared' although the message was never delivered"
-    ),
-)
 def test_the_next_sweep_leaves_dead_letter_escalations_open(
     uow: UnitOfWork, swept: dict[int, str], smtp: RecordingSmtpServer
 ) -> None:

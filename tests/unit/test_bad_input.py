@@ -23,6 +23,7 @@ import io
 import os
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,36 +96,14 @@ def printable_line(value: str) -> bool:
 # Nasty values
 
 
+SAMPLES = [
+    "", " ", "Ada", "O'Brien", "Zoë", "李小龍", "🙂🙃", "A,B", 'Say "hi"', "\t", "\x00", "J-000001", "C-000001",
+    "NMH", "nmh", "MIND-N", "hiv", "dbs", "cleared", "waiting", "2026-03-02", "null", "-1",
+]  # fmt: skip
 characters = st.characters(exclude_characters=KNOWN_BUG_CHARACTERS, exclude_categories=("Cs",))
 nasty_text = st.one_of(
     st.text(characters, max_size=30),
-    st.sampled_from(
-        [
-            "",
-            " ",
-            "Ada",
-            "O'Brien",
-            "Zoë",
-            "李小龍",
-            "🙂🙃",
-            "A,B",
-            'Say "hi"',
-            "\t",
-            "\x00",
-            "J-000001",
-            "C-000001",
-            "NMH",
-            "nmh",
-            "MIND-N",
-            "hiv",
-            "dbs",
-            "cleared",
-            "waiting",
-            "2026-03-02",
-            "null",
-            "-1",
-        ]
-    ),  # fmt: skip
+    st.sampled_from(SAMPLES),
     st.tuples(
         st.text(characters, max_size=8), st.sampled_from(LINE_BREAKS), st.text(characters, max_size=8)
     ).map("".join),
@@ -169,10 +148,40 @@ def stored_strings(uow: UnitOfWork) -> list[tuple[str, str]]:
     return found
 
 
+JOURNEY_STATES = (State.APPLIED, State.CHECKS, State.CLEARED, State.TRAINING, State.PROBATION)
+
+
+@pytest.fixture(scope="module")
+def templates(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """SQLite files made once: the programme; and the programme with a journey in each JOURNEY_STATES."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("bad-input-templates")
+    made = {}
+    for name in ("programme", "journeys"):
+        path = folder / f"{name}.db"
+        shutil.copy(sqlite_template, path)
+        engine = make_engine(f"sqlite:///{path}")
+        uow = UnitOfWork(engine, builtin_registry())
+        programme(uow)
+        if name == "journeys":
+            for n, state in enumerate(JOURNEY_STATES, 1):
+                assert journey_in(uow, state, n) == f"J-{n:06d}"
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        made[name] = path
+    return made
+
+
 @pytest.fixture
-def db(tmp_path: Path, sqlite_template: Path) -> UnitOfWork:
-    uow = fresh_uow(tmp_path, sqlite_template)
-    programme(uow)
+def db(request: pytest.FixtureRequest, templates: dict[str, Path], tmp_path: Path) -> Iterator[UnitOfWork]:
+    """A copy of the programme (with the journeys, for tests that ask for `journeys` too)."""
+    import shutil
+
+    path = tmp_path / "peerpath.db"
+    shutil.copy(templates["journeys" if "journeys" in request.fixturenames else "programme"], path)
+    uow = UnitOfWork(make_engine(f"sqlite:///{path}"), builtin_registry())
     yield uow
     uow.engine.dispose()
 
@@ -774,13 +783,8 @@ ACTORS = (
 
 @pytest.fixture
 def journeys(db: UnitOfWork) -> dict[State, str]:
-    """A journey in each of several states (each its own candidate), on the seeded programme."""
-    refs = {}
-    for n, state in enumerate(
-        (State.APPLIED, State.CHECKS, State.CLEARED, State.TRAINING, State.PROBATION), 1
-    ):
-        refs[state] = journey_in(db, state, n)
-    return refs
+    """A journey in each of JOURNEY_STATES (each its own candidate), in `db`."""
+    return {state: f"J-{n:06d}" for n, state in enumerate(JOURNEY_STATES, 1)}
 
 
 def mostly(valid: st.SearchStrategy[Any], bad: st.SearchStrategy[Any] = nasty_text) -> st.SearchStrategy[Any]:
