@@ -72,6 +72,10 @@ class Actor:
     name: str
     organisation: str | None = None
 
+    def __post_init__(self) -> None:
+        # Recorded on every event: one printable line, however the actor was built.
+        object.__setattr__(self, "name", clean_text(self.name, "actor name", max_length=200))
+
     @property
     def scope(self) -> str | None:
         return self.organisation

@@ -22,7 +22,9 @@ def clean_text(value: str, what: str, *, max_length: int = 100, required: bool =
         raise InvalidInput(f"{what} is empty")
     if len(text) > max_length:
         raise InvalidInput(f"{what} is longer than {max_length} characters")
-    if any(unicodedata.category(ch).startswith("C") for ch in text):
+    if any(
+        unicodedata.category(ch).startswith("C") or unicodedata.category(ch) in ("Zl", "Zp") for ch in text
+    ):
         raise InvalidInput(f"{what} contains a line break or control character")
     return text
 

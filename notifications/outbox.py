@@ -144,7 +144,7 @@ def forget_journeys(session: Session, journey_ids: list[int]) -> int:
     keep only that they were sent (no names, no addresses, no context)."""
     if not journey_ids:
         return 0
-    from sqlalchemy import delete, update
+    from sqlalchemy import String, cast, delete, update
 
     mine = OutboxMessage.journey_id.in_(journey_ids)
     gone = (
@@ -160,6 +160,8 @@ def forget_journeys(session: Session, journey_ids: list[int]) -> int:
                 recipient_email="erased@erased.invalid",
                 context={},
                 last_error=None,
+                # the key named the recipient's address: keep it unique, lose the address
+                idempotency_key="erased|" + cast(OutboxMessage.id, String),
             )
         ).rowcount
         or 0

@@ -112,6 +112,7 @@ def run_retention(settings: Settings, as_of: date, *, dry_run: bool = False) -> 
     """The retention rules, and the outbox forgetting what they purged, in one transaction."""
     from lifecycle.persistence.privacy import apply_retention
     from notifications.outbox import forget_journeys
+    from rules.persistence import redact_escalation_notes
 
     uow = unit_of_work(settings)
     with uow:
@@ -120,7 +121,9 @@ def run_retention(settings: Settings, as_of: date, *, dry_run: bool = False) -> 
             dry_run=dry_run, dbs_months=settings.retention_dbs_months,
         )  # fmt: skip
         if not dry_run:
-            forget_journeys(uow.session, [parse_ref(r, "J") for r in report.journeys])
+            purged = [parse_ref(r, "J") for r in report.journeys]
+            forget_journeys(uow.session, purged)
+            redact_escalation_notes(uow.session, purged)
             uow.commit()
     return report
 
@@ -129,10 +132,13 @@ def erase_candidate(settings: Settings, who: Actor, candidate: str) -> PurgeRepo
     """An erasure request: the candidate's personal data, and every message about them."""
     from lifecycle.persistence.privacy import erase
     from notifications.outbox import forget_journeys
+    from rules.persistence import redact_escalation_notes
 
     uow = unit_of_work(settings)
     with uow:
         report = erase(uow, who, candidate)
-        forget_journeys(uow.session, [parse_ref(r, "J") for r in report.journeys])
+        erased = [parse_ref(r, "J") for r in report.journeys]
+        forget_journeys(uow.session, erased)
+        redact_escalation_notes(uow.session, erased)
         uow.commit()
     return report

@@ -1083,8 +1083,16 @@ def main(argv: list[str] | None = None) -> int:
     except PeerpathError as exc:
         typer.echo(f"error: {exc}", err=True)
         return EXIT_USER_ERROR
+
     except Exception as exc:
+        from pydantic import ValidationError
         from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, ValidationError):  # a PEERPATH_* setting with a bad value
+            first = exc.errors()[0]
+            where = "PEERPATH_" + "_".join(str(p) for p in first["loc"]).upper()
+            typer.echo(f"error: setting {where}: {first['msg']}", err=True)
+            return EXIT_USER_ERROR
 
         if isinstance(exc, OperationalError):
             first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]

@@ -271,3 +271,21 @@ def list_escalations(
         }
         for e, code in session.execute(stmt)
     ]  # fmt: skip
+
+
+def redact_escalation_notes(session: Session, journey_ids: list[int]) -> int:
+    """Erasure and retention: notes typed when resolving an escalation by hand are free text."""
+    if not journey_ids:
+        return 0
+    from sqlalchemy import update
+
+    result = session.execute(
+        update(Escalation)
+        .where(
+            Escalation.journey_id.in_(journey_ids),
+            Escalation.resolution.is_not(None),
+            Escalation.resolved_by != "sweep",
+        )
+        .values(resolution="(redacted)")
+    )
+    return int(result.rowcount or 0)

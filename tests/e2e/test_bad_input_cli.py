@@ -226,9 +226,7 @@ CASES = [
     Case(["book", W, "interview", "--at", "2026-12-01T10:00", "--location", "Room 1\r\nBcc: x"],
          "location contains a line break"),
     Case(["applicant", "add", "Ada\u2028Bcc", "L", "ada2@example.com", "--pathway", "hiv", "--org", "NMH"],
-         "line break", id="applicant-name-with-u2028", bug=(
-             "lifecycle/validation.py clean_text() lets U+2028/U+2029 through (category Zl/Zp, not C): "
-             "`peerpath applicant add $'Ada\\u2028Bcc' ...` exits 0 and stores the name")),
+         "line break", id="applicant-name-with-u2028"),
     # Dates out of range
     Case(["applicant", "add", "Bo", "B", "bo@example.com", "--pathway", "hiv", "--org", "NMH", "--applied-on",
           "1999-12-31"], "applied on 1999-12-31 is out of range"),

@@ -296,6 +296,21 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
                  ("retention", "--dry-run", "--json"), ("org", "list", "--json"), ("team", "list", "--json")):  # fmt: skip
         cli(*args)
 
+    # The reports: every figure as JSON, and the HTML report with its charts
+    for report in (
+        "funnel",
+        "time-to-hire",
+        "checks",
+        "stalled",
+        "supervision",
+        "probation",
+        "retention",
+        "grow",
+    ):
+        cli("report", report, "--json")
+    cli("report", "forecast", "--json", "--sims", "100")
+    cli("report", "html", "--out", str(tmp_path / "reports"), "--sims", "100")
+
     # The one place special-category notes are read: by the employer (this also proves the seeding)
     shown_notes = set()
     for ref in seeded:
@@ -317,6 +332,7 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
 
     # Under Prefect: the nightly sweep (mail through SMTP, retention), the preview, the partner digest
     from flows.parameters import SweepOptions
+    from flows.reports import ReportOptions, programme_report
     from flows.sweep import nightly_sweep, partner_digest, preview_sweep
     from notifications.sink import running_sink
     from peerpath.digest import organisation_codes, organisation_digest
@@ -333,13 +349,14 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
         asyncio.run(preview_sweep(SweepOptions(as_of=today + timedelta(days=14)), return_state=True))
     )
     states.append(asyncio.run(partner_digest(return_state=True)))
+    states.append(asyncio.run(programme_report(ReportOptions(simulations=100), return_state=True)))
     assert all(s.is_completed() for s in states), [(s.name, s.message) for s in states]
     from prefect.logging.handlers import APILogHandler
 
     APILogHandler().flush()  # the run logs are sent in batches: send what is queued, then read them back
     records = prefect_records([s.state_details.flow_run_id for s in states])
     counts = json.loads(records.pop("_counts"))
-    assert counts["runs"] == 3 and counts["artifacts"] >= 3 and counts["logs"] >= 1, counts
+    assert counts["runs"] == 4 and counts["artifacts"] >= 10 and counts["logs"] >= 1, counts
     assert any(k.startswith("artifact partner-digest-") for k in records), sorted(records)
     for name, content in records.items():
         captured.add(f"prefect {name}", content)
@@ -353,6 +370,16 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
                 captured.add(f"digest {code}", organisation_digest(session, code, today).markdown())
     finally:
         engine.dispose()
+
+    # Every report file written (the CLI's and the flow's HTML reports)
+    report_files = [
+        p for p in tmp_path.rglob("*") if p.is_file() and "reports" in p.relative_to(tmp_path).parts
+    ]
+    assert len({p.parent for p in report_files if p.suffix == ".html"}) >= 2, report_files
+    for path in report_files:
+        captured.add(
+            f"report file {path.relative_to(tmp_path)}", path.read_bytes().decode("utf-8", "replace")
+        )
 
     # Every email, from both sinks
     emails = sorted(mail.glob("*.eml")) + sorted(flow_mail.glob("*.eml"))

@@ -28,7 +28,7 @@ from peerpath.settings import Settings
 from tests.factories import ACTOR, at, journey_in, programme
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT_PACKAGES = ("lifecycle", "rules", "notifications", "flows", "peerpath")
+PRODUCT_PACKAGES = ("lifecycle", "rules", "notifications", "flows", "peerpath", "insight")
 COLUMNS = ("id", "journey_id", "occurred_at", "actor", "kind", "trigger", "from_state", "to_state", "detail")
 APPEND_ONLY = "the event log is append-only"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -32,9 +33,12 @@ from lifecycle.persistence.privacy import (
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import State
 from notifications.models import OutboxMessage, OutboxStatus
+from notifications.sender import SmtpSettings
+from notifications.sink import running_sink
 from peerpath import app
 from peerpath.settings import Settings
 from rules.persistence import Escalation
+from rules.sweep import resolve_escalation
 from tests.factories import ACTOR, T0, at, journey_in, programme
 
 LEAD = service.Actor("Morgan (programme lead)")
@@ -421,20 +425,20 @@ def test_the_unsuccessful_period_is_configurable(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: notifications/outbox.py forget_journeys() keeps `idempotency_key` of sent messages, and "
-        "enqueue_planned()/booking.book() build that key with the recipient's email address "
-        "(f'{p.action.key}|{p.recipient.email}'), so an anonymised or erased candidate's address survives "
-        "in outbox.idempotency_key"
-    ),
-)
 def test_after_retention_the_candidates_address_is_nowhere_in_the_database(
-    seeded: UnitOfWork, unsuccessful: dict[str, str], database_url: str
+    seeded: UnitOfWork, database_url: str, tmp_path: Path
 ) -> None:
-    _, _, _, email = candidate_of(seeded, unsuccessful["rejected"])
-    app.run_retention(settings_for(database_url), APPLIED_ON + timedelta(days=400))
+    """The real path: the sweep queues the acknowledgement, it is sent, the candidate is rejected."""
+    settings = settings_for(database_url)
+    ref = journey_in(seeded, State.APPLIED)
+    _, _, _, email = candidate_of(seeded, ref)
+    assert app.run_sweep(settings, APPLIED_ON).actions >= 1
+    with running_sink(tmp_path / "mail") as (host, port):
+        smtp = SmtpSettings(host=host, port=port, security="none", from_address="peerpath@example.org")
+        assert app.run_dispatch(settings, smtp=smtp).sent >= 1
+    service.apply_trigger(seeded, ACTOR, ref, "reject", reason="post filled", at=at(3))
+    assert app.run_retention(settings, APPLIED_ON + timedelta(days=400)).candidates_anonymised == 1
+    assert [m.recipient_email for m in outbox_rows(seeded, ref)] == ["erased@erased.invalid"]
     assert email not in stored_text(seeded)
 
 
@@ -558,28 +562,22 @@ def test_erasing_an_unknown_candidate_is_refused(seeded: UnitOfWork, database_ur
     assert dump(seeded) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: lifecycle/persistence/privacy.py _anonymise() redacts events.reason but not "
-        "escalations.resolution (free text typed by a coordinator: `peerpath escalation resolve --note`), "
-        "so an erased candidate's escalation notes survive erasure and retention"
-    ),
-)
 def test_erasure_also_removes_free_text_escalation_notes(
     seeded: UnitOfWork, erasable: str, database_url: str
 ) -> None:
-    with seeded:
+    with seeded:  # an escalation about the journey (as the sweep opens them)...
         journey = seeded.journey(erasable)
-        seeded.add(
-            Escalation(
-                journey_id=journey.id, organisation_id=journey.employer.id, rule="check-stalled",
-                subject="check:dbs", anchor=at(8).date(), role="employer_hr", opened_on=at(9).date(),
-                resolved_on=at(10).date(), resolution="SENTINEL-NOTE-talked about their disclosure",
-                resolved_by="Casey",
-            )
+        escalation = Escalation(
+            journey_id=journey.id, organisation_id=journey.employer.id, rule="check-stalled", subject="check:dbs",
+            anchor=at(8).date(), role="employer_hr", opened_on=at(9).date(),
         )  # fmt: skip
+        seeded.add(escalation)
         seeded.commit()
+        escalation_id = escalation.id
+    # ...resolved with a note typed by the coordinator (`peerpath escalation resolve --note`)
+    note = "SENTINEL-NOTE-talked about their disclosure"
+    resolve_escalation(seeded, escalation_id, "Casey", note, at(10).date(), scope="MIND-N")
+    assert note in stored_text(seeded)
     app.erase_candidate(settings_for(database_url), LEAD, candidate_of(seeded, erasable)[0])
     assert "SENTINEL" not in stored_text(seeded)
 

@@ -428,14 +428,6 @@ def test_a_header_naming_a_column_twice_is_refused(db: UnitOfWork) -> None:
     assert isinstance(check_import(db, content), ImportRejected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: lifecycle/validation.py clean_text() refuses category C characters only, so U+2028 "
-        "LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR pass as names (notifications/context.py _one_line refuses "
-        "them later: the candidate's messages then die at render time)"
-    ),
-)
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
 def test_unicode_line_separators_in_names_are_refused(db: UnitOfWork, separator: str) -> None:
     refused = check_import(db, HEADER + f"Ada{separator}Bcc,Lovelace,ada@example.com,hiv,NMH,\n")
@@ -969,14 +961,6 @@ def test_service_dates_near_the_end_of_time_are_refused_in_one_line(
     assert dump(db) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: lifecycle/service.py never cleans Actor.name (only Actor.parse, used by the CLI, does), and "
-        "flows/common.py actor_of() builds the Actor from the form's `acting_as` (flows/parameters.py ActingAs: "
-        "length checks only): a name with CR/LF is written to events.actor"
-    ),
-)
 def test_an_actor_name_with_a_line_break_is_refused(db: UnitOfWork, journeys: dict[State, str]) -> None:
     form = parameters.ApplyTrigger(
         journey=journeys[State.APPLIED], trigger="shortlist", acting_as="Nadia\r\nForged: x", acting_for="*"
@@ -987,8 +971,7 @@ def test_an_actor_name_with_a_line_break_is_refused(db: UnitOfWork, journeys: di
     assert dump(db) == before
 
 
-@pytest.mark.parametrize("name", ["Ada\u2028Bcc", "Ada\u2029"])
-@pytest.mark.xfail(strict=True, reason="product bug: see test_unicode_line_separators_in_names_are_refused")
+@pytest.mark.parametrize("name", ["Ada\u2028Bcc", "Ada\u2029Bcc"])  # at the ends, strip() removes them
 def test_the_service_refuses_unicode_line_separators(db: UnitOfWork, name: str) -> None:
     with pytest.raises(InvalidInput):
         service.register_applicant(
