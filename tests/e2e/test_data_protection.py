@@ -42,6 +42,7 @@ from sqlalchemy import inspect, text
 from lifecycle.clock import london_today
 from lifecycle.persistence.database import make_engine
 from peerpath.cli import main
+from tests.prefect_harness import prefect_harness
 
 ACTOR = "Nadia (coordinator)"  # no "@": the programme lead
 MARK = "SENTINEL"
@@ -51,7 +52,6 @@ KINDS = {
     "dbs_disclosure": "SENTINEL-DBS-b41d",
 }
 SMTP = ("HOST", "PORT", "SECURITY", "USERNAME", "PASSWORD", "TIMEOUT")
-PREFECT_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 QUIET_LOGGERS = ("prefect.extra", "prefect._internal")  # Prefect's loggers that do not propagate to root
 
 
@@ -61,28 +61,8 @@ QUIET_LOGGERS = ("prefect.extra", "prefect._internal")  # Prefect's loggers that
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     home = tmp_path_factory.mktemp("prefect-home")
-    saved = {k: os.environ.get(k) for k in ("PREFECT_HOME", *PREFECT_ENV)}
-    os.environ["PREFECT_HOME"] = str(home)
-    os.environ.update(PREFECT_ENV)
-    try:
-        import prefect.settings
-        from prefect.testing.utilities import prefect_test_harness
-
-        overrides = {
-            prefect.settings.PREFECT_HOME: home,
-            prefect.settings.PREFECT_SERVER_ANALYTICS_ENABLED: False,
-        }
-        with (
-            prefect.settings.temporary_settings(updates=overrides),
-            prefect_test_harness(server_startup_timeout=120),
-        ):
-            yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with prefect_harness(home):
+        yield
 
 
 # Capture: every command's output, every log record

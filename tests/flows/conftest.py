@@ -8,7 +8,6 @@ before `prefect` is imported here, and the test modules in this folder import `p
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,8 @@ from lifecycle.pathways import builtin_registry
 from lifecycle.persistence.database import make_engine
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor
+from tests.prefect_harness import prefect_harness
 
-PREFECT_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 # Settings a developer's shell (or a .env file) might carry into the flows: never let them leak in.
 PEERPATH_ENV = (
     "PEERPATH_SMTP_HOST", "PEERPATH_SMTP_PORT", "PEERPATH_SMTP_SECURITY", "PEERPATH_SMTP_USERNAME",
@@ -34,29 +33,8 @@ PEERPATH_ENV = (
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A temporary Prefect home and one real Prefect API server (subprocess) for the whole session."""
     home = tmp_path_factory.mktemp("prefect-home")
-    saved = {k: os.environ.get(k) for k in ("PREFECT_HOME", *PREFECT_ENV)}
-    os.environ["PREFECT_HOME"] = str(home)
-    os.environ.update(PREFECT_ENV)
-    try:
-        import prefect.settings
-        from prefect.testing.utilities import prefect_test_harness
-
-        # If another test folder imported prefect first, its settings were read already: override them.
-        overrides = {
-            prefect.settings.PREFECT_HOME: home,
-            prefect.settings.PREFECT_SERVER_ANALYTICS_ENABLED: False,
-        }
-        with (
-            prefect.settings.temporary_settings(updates=overrides),
-            prefect_test_harness(server_startup_timeout=120),
-        ):
-            yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with prefect_harness(home):
+        yield
 
 
 @pytest.fixture(scope="session")

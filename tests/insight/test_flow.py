@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,35 +19,14 @@ from lifecycle.pathways import builtin_registry
 from lifecycle.persistence.database import make_engine
 from lifecycle.persistence.uow import UnitOfWork
 from tests.insight.conftest import AS_OF, build
-
-PREFECT_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+from tests.prefect_harness import prefect_harness
 
 
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     home = tmp_path_factory.mktemp("prefect-home")
-    saved = {k: os.environ.get(k) for k in ("PREFECT_HOME", *PREFECT_ENV)}
-    os.environ["PREFECT_HOME"] = str(home)
-    os.environ.update(PREFECT_ENV)
-    try:
-        import prefect.settings
-        from prefect.testing.utilities import prefect_test_harness
-
-        overrides = {
-            prefect.settings.PREFECT_HOME: home,
-            prefect.settings.PREFECT_SERVER_ANALYTICS_ENABLED: False,
-        }
-        with (
-            prefect.settings.temporary_settings(updates=overrides),
-            prefect_test_harness(server_startup_timeout=120),
-        ):
-            yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with prefect_harness(home):
+        yield
 
 
 def _artifacts(flow_run_id: Any) -> dict[str, Any]:
