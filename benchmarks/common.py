@@ -36,7 +36,8 @@ def emit(record: dict[str, object]) -> None:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
+    """This process's peak resident set size (ru_maxrss, KiB on Linux): since the process started, or
+    since the last reset_peak_rss(), which lowers it too (read it before resetting)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
@@ -264,9 +265,12 @@ def bare_scan_queries() -> list[str]:
     ]
 
 
+BARE_FETCH = 10_000
+
+
 def bare_scan(url: str) -> tuple[float, int]:
-    """Every row the sweep reads, fetched into Python through the driver's cursor (no ORM, no Core
-    result processing, no evaluation, no writes); (seconds, rows). The connection is opened first."""
+    """Every row the sweep reads, fetched into Python through the driver's cursor in chunks (no ORM,
+    no Core result processing, no evaluation, no writes); (seconds, rows). Connected before timing."""
     from lifecycle.persistence.database import make_engine
 
     engine = make_engine(url)
@@ -280,7 +284,8 @@ def bare_scan(url: str) -> tuple[float, int]:
             rows = 0
             for sql in bare_scan_queries():
                 cursor.execute(sql)
-                rows += len(cursor.fetchall())
+                while batch := cursor.fetchmany(BARE_FETCH):  # streamed, as the sweep streams
+                    rows += len(batch)
             seconds = time.perf_counter() - started
             cursor.close()
             conn.rollback()

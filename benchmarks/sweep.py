@@ -14,7 +14,9 @@ this process and each timed:
 Both sweeps run with the clock at 02:30 London on their date, as the schedule runs them.
 Prints one JSON line: journeys, seconds, actions (the nightly sweep), cold_seconds, cold_actions,
 peak_rss_mb (getrusage: the whole process, both sweeps), nightly_peak_rss_mb (the nightly sweep's
-own, after resetting the kernel's high-water mark), database.
+own, after resetting the kernel's high-water mark), database, and bare_seconds: every row the sweep
+reads fetched through the driver's cursor, nothing else (benchmarks.common.bare_scan), with the
+ratio nightly_over_bare.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from typing import Any
 from benchmarks.common import (
     BENCH_DIR,
     DEFAULT_SEED,
+    bare_scan,
     bench_database,
     current_peak_mb,
     emit,
+    median,
     peak_rss_mb,
     population_as_of,
     reset_peak_rss,
@@ -101,17 +105,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             uow, ruleset, sink, as_of, batch_size=args.batch_size, profile=prof["nightly"]
         )
         nightly_peak = current_peak_mb() if reset else None
+        peak = max(cold_peak, peak_rss_mb())  # before the bare scan, which has its own footprint
         uow.engine.dispose()
+        bare = median([bare_scan(db.url)[0] for _ in range(3)]) if args.bare else None
         return {
             "journeys": args.journeys,
             "seconds": round(seconds, 3),
             "actions": nightly.actions,
             "cold_seconds": round(cold_seconds, 3),
             "cold_actions": cold.actions,
-            "peak_rss_mb": max(cold_peak, peak_rss_mb()),
+            "peak_rss_mb": peak,
             "nightly_peak_rss_mb": nightly_peak,
             "cold_peak_rss_mb": cold_peak,
             "database": db.kind,
+            "bare_seconds": round(bare, 3) if bare else None,
+            "nightly_over_bare": round(seconds / bare, 1) if bare else None,
             "open_journeys": nightly.journeys,
             "nightly_escalations_closed": nightly.escalations_closed,
             "ms_per_journey": round(1000 * seconds / args.journeys, 4),
@@ -136,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, help="default: the sweep's own")
     p.add_argument("--profile", choices=["cold", "nightly"], default=None,
                    help="cProfile that sweep; tables in var/bench/profile-sweep-*.txt")  # fmt: skip
+    p.add_argument("--no-bare", dest="bare", action="store_false",
+                   help="skip the bare SQL scan of the same rows (run after the sweeps, median of 3)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON line (the only output either way)")
     return p
 
