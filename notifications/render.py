@@ -9,6 +9,7 @@ No I/O happens here beyond reading the templates; sending is someone else's job.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -102,7 +103,17 @@ def environment(templates_dir: Path | None = None) -> Environment:
 
 def template_names(templates_dir: Path | None = None) -> frozenset[str]:
     """Names that have both a plain-text and an HTML part; layouts and partials (`_...`) excluded."""
-    directory = templates_dir or TEMPLATES_DIR
+    if templates_dir is None:
+        return _builtin_template_names()  # render() asks for every message it builds
+    return _scan(templates_dir)
+
+
+@functools.cache
+def _builtin_template_names() -> frozenset[str]:
+    return _scan(TEMPLATES_DIR)
+
+
+def _scan(directory: Path) -> frozenset[str]:
     text = {p.name[: -len(TEXT_SUFFIX)] for p in directory.glob(f"*{TEXT_SUFFIX}")}
     html = {p.name[: -len(HTML_SUFFIX)] for p in directory.glob(f"*{HTML_SUFFIX}")}
     return frozenset(name for name in text & html if not name.startswith("_"))
