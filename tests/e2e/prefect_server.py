@@ -266,3 +266,15 @@ def served_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]
     assert not _answers(f"{served.api_url}/health"), (
         f"a Prefect server still answers on {served.api_url}\n{served.log_tail()}"
     )
+
+
+def post_api(url: str, *, json: Any, timeout: float = 10, attempts: int = 8) -> httpx.Response:
+    """POST to the API as the UI does. Prefect's SQLite-backed server answers 503 while its database
+    is busy (seen on a loaded 2-core machine); the UI shows that and the coordinator clicks again."""
+    response = httpx.post(url, json=json, timeout=timeout)
+    for _ in range(attempts - 1):
+        if response.status_code != 503:
+            break
+        time.sleep(0.5)
+        response = httpx.post(url, json=json, timeout=timeout)
+    return response

@@ -12,14 +12,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
-
 from tests.e2e.prefect_server import (
     Served,
     check_status,
     deployment,
     journey_with_open_check,
     journeys,
+    post_api,
     served_fixture,  # noqa: F401 - registers the `served` fixture
     show,
     wait_for_run,
@@ -36,7 +35,7 @@ def create_run_as_the_ui_does(served: Served, name: str, parameters: dict[str, A
         "tags": dep["tags"],
     }
     clicked = time.monotonic()
-    response = httpx.post(f"{served.api_url}/deployments/{dep['id']}/create_flow_run", json=body, timeout=10)
+    response = post_api(f"{served.api_url}/deployments/{dep['id']}/create_flow_run", json=body, timeout=10)
     assert response.status_code == 201, f"{response.status_code} {response.text}\n{served.log_tail()}"
     return response.json()["id"], clicked
 
@@ -97,8 +96,8 @@ def test_a_refused_action_ends_failed_with_the_one_line_reason(served: Served) -
 def test_a_form_that_breaks_the_parameter_schema_creates_no_run(served: Served) -> None:
     """The form's schema is enforced by the API too: no run is created for an unknown check kind."""
     dep = deployment(served.api_url, "record-check-result/coordinator")
-    count = httpx.post(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json()
-    response = httpx.post(
+    count = post_api(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json()
+    response = post_api(
         f"{served.api_url}/deployments/{dep['id']}/create_flow_run",
         json={"parameters": {"check": {"journey": "J-000001", "check": "horoscope", "status": "cleared",
                                        "acting_for": "*"}},
@@ -107,17 +106,17 @@ def test_a_form_that_breaks_the_parameter_schema_creates_no_run(served: Served) 
     )  # fmt: skip
     assert response.status_code == 409, f"{response.status_code} {response.text}"
     assert "horoscope" in response.text
-    assert httpx.post(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json() == count
+    assert post_api(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json() == count
 
 
 def test_a_form_that_does_not_say_whom_the_coordinator_acts_for_creates_no_run(served: Served) -> None:
     dep = deployment(served.api_url, "apply-trigger/coordinator")
-    count = httpx.post(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json()
+    count = post_api(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json()
     for acting_for in (None, "", "MIND N"):
         action = {"journey": "J-000001", "trigger": "shortlist"} | (
             {} if acting_for is None else {"acting_for": acting_for}
         )
-        response = httpx.post(
+        response = post_api(
             f"{served.api_url}/deployments/{dep['id']}/create_flow_run",
             json={"parameters": {"action": action}, "enforce_parameter_schema": True},
             timeout=10,
@@ -126,7 +125,7 @@ def test_a_form_that_does_not_say_whom_the_coordinator_acts_for_creates_no_run(s
             f"acting_for={acting_for!r}: {response.status_code} {response.text}"
         )
         assert "acting_for" in response.text, response.text
-    assert httpx.post(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json() == count
+    assert post_api(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json() == count
 
 
 def test_acting_for_a_partner_on_another_organisations_journey_ends_failed_and_changes_nothing(
