@@ -166,17 +166,25 @@ async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
 
 @flow(name="partner-digest", retries=0)
 async def partner_digest(organisation: OrgCode | None = None) -> list[str] | State:
-    """Weekly, per organisation: its people, what is overdue, its open escalations. One artifact each."""
+    """Weekly, per organisation: its people, what is overdue, its open escalations, its headline
+    figures and charts. One artifact each, and the organisation's report under ./var/reports/."""
+    from flows.reports import REPORTS_DIR
+    from insight.html import digest_section
     from peerpath.digest import organisation_codes, organisation_digest
 
     def call(settings: Settings) -> list[tuple[str, str]]:
         uow = app.unit_of_work(settings)
+        today = london_today()
         with uow:
             codes = organisation_codes(uow.session)
             if organisation and organisation.upper() not in codes:
                 raise InvalidInput(f"unknown organisation {organisation!r}")
             wanted = [organisation.upper()] if organisation else codes
-            return [(c, organisation_digest(uow.session, c, london_today()).markdown()) for c in wanted]
+            return [
+                (c, organisation_digest(uow.session, c, today).markdown() + "\n"
+                    + digest_section(uow.session, uow.pathways, c, as_of=today, directory=REPORTS_DIR.resolve()))
+                for c in wanted
+            ]  # fmt: skip
 
     digests = await run_service(call)
     if isinstance(digests, State):

@@ -104,7 +104,8 @@ def time_to_hire_chart(report: Report) -> bytes:
     ax.set_xlabel("mean working days per hire, by who held the ball (parallel checks share the days)")
     ax.set_title(f"Time to hire: application to start ({_scope(report)}{report.summary.get('hires', 0)} hires)",
                  fontsize=11, loc="left")  # fmt: skip
-    fig.legend(loc="outside lower center", fontsize=8, ncols=6, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # no hires yet: nothing to label
+        fig.legend(loc="outside lower center", fontsize=8, ncols=6, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -134,7 +135,8 @@ def forecast_chart(report: Report) -> bytes:
         bottom.plot(x, series, marker=".", label=_label(s))
     bottom.set_ylabel("expected, by speciality")
     bottom.set_ylim(bottom=0)
-    bottom.legend(loc="upper left", fontsize=7.5, ncols=3, frameon=False)
+    if specialities:
+        bottom.legend(loc="upper left", fontsize=7.5, ncols=3, frameon=False)
     bottom.set_xticks(x, labels, rotation=0, fontsize=8)
     for ax in (top, bottom):
         ax.spines[["top", "right"]].set_visible(False)

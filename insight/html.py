@@ -93,6 +93,14 @@ def write(bundle: Bundle, directory: Path = DEFAULT_DIR) -> Path:
     return path
 
 
+CHART_TITLES = {"funnel": "Pipeline funnel", "time-to-hire": "Time to hire by who held the ball",
+                "checks": "Check turnaround", "forecast": "Workforce forecast"}  # fmt: skip
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 def digest_section(
     session: Session,
     registry: PathwayRegistry,
@@ -102,12 +110,14 @@ def digest_section(
     directory: Path = DEFAULT_DIR,
     settings: Settings = Settings(sims=500),  # noqa: B008 - frozen
 ) -> str:
-    """For the weekly partner digest: the organisation's own report written with its charts, and a
-    markdown block with its headline figures and where the report is. Only its own journeys."""
+    """For the weekly partner digest: the organisation's headline figures and its charts inline (the
+    Prefect UI shows data-URI images in a markdown artifact), and its full report written beside the
+    programme's. Built from its own journeys only."""
     bundle = build(session, registry, org=org, as_of=as_of, settings=settings)
     path = write(bundle, directory)
     lines = "\n".join(f"- {line}" for line in bundle.headline)
-    return f"## Programme figures\n\n{lines}\n\nCharts and tables: `{path.resolve()}`\n"
+    images = "\n\n".join(f"![{CHART_TITLES[name]}]({data_uri(png)})" for name, png in bundle.charts.items())
+    return f"## Programme figures\n\n{lines}\n\n{images}\n\nThe full report, tables and charts: `{path.resolve()}`\n"
 
 
 def cell(key: str, value: Any) -> str:
@@ -166,7 +176,7 @@ def render(bundle: Bundle) -> str:
 
     def add(title: str, report: Report, chart: str | None, tables: list[tuple[str, dict[str, Any]]]) -> None:
         sections.append({
-            "title": title, "id": report.kind, "chart": base64.b64encode(bundle.charts[chart]).decode() if chart and chart in bundle.charts else None,
+            "title": title, "id": report.kind, "chart": data_uri(bundle.charts[chart]) if chart and chart in bundle.charts else None,
             "tables": tables, "notes": report.notes,
         })  # fmt: skip
 
@@ -245,7 +255,7 @@ TEMPLATE = """<!doctype html>
 <nav>{% for s in sections %}<a href="#{{ s.id }}">{{ s.title }}</a>{% endfor %}</nav>
 {% for s in sections %}
 <h2 id="{{ s.id }}">{{ s.title }}</h2>
-{% if s.chart %}<img alt="{{ s.title }} chart" src="data:image/png;base64,{{ s.chart }}">{% endif %}
+{% if s.chart %}<img alt="{{ s.title }} chart" src="{{ s.chart }}">{% endif %}
 {% for title, t in s.tables %}
 {% if title %}<h3>{{ title }}</h3>{% endif %}
 {% if t.rows %}<div class="scroll"><table><thead><tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>

@@ -10,6 +10,7 @@ before anything imports prefect.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import typing
@@ -942,15 +943,38 @@ def test_the_partner_digest_shows_each_organisation_only_its_own_people(demo_db:
         assert shown <= refs, (
             f"{code}'s digest shows journeys it neither employs nor hosts: {sorted(shown - refs)}"
         )
-        assert shown == refs & open_refs, (
-            f"{code}'s digest misses open escalations: {sorted(refs & open_refs - shown)}"
+        escalations = markdown.split("## Open escalations", 1)[1].split("## Programme figures", 1)[0]
+        escalated = set(REF.findall(escalations))
+        assert escalated == refs & open_refs, (
+            f"{code}'s digest misses open escalations: {sorted(refs & open_refs - escalated)}"
         )
+        assert_carries_its_own_figures(markdown, code, demo_db)
         people = markdown.split("## People", 1)[1].split("## Open escalations", 1)[0]
         counted = sum(int(n) for n in re.findall(r"^\| [a-z ()]+ \| (\d+) \|$", people, re.M))
         assert counted == open_people, f"{code}: {counted} people in the digest, {open_people} open journeys"
         listed |= shown
     assert listed, "no escalation in any digest: the test proves nothing"
     assert_no_candidate_details("\n".join(found.values()), candidates(demo_db))
+
+
+def assert_carries_its_own_figures(markdown: str, code: str, url: str) -> None:
+    """The organisation's headline figures (built from its journeys only) and its four charts inline,
+    as PNG images the Prefect UI shows; its full report written under ./var/reports/."""
+    from insight.forecast import Settings as ForecastSettings
+    from insight.html import CHART_TITLES, build
+
+    figures = markdown.split("## Programme figures", 1)[1]
+    with session(url) as s:
+        own = build(s, builtin_registry(), org=code, settings=ForecastSettings(sims=100), with_charts=False)
+    # the forecast line depends on the simulation count; every other headline line must match exactly
+    for line in (x for x in own.headline if not x.startswith("forecast:")):
+        assert f"- {line}\n" in figures, f"{code}'s digest lacks its figure {line!r}"
+    images = re.findall(r"!\[([^]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", figures)
+    assert [title for title, _ in images] == list(CHART_TITLES.values()), (
+        f"{code}: charts {images and [t for t, _ in images]}"
+    )
+    assert all(base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n") for _, data in images)
+    assert Path("var/reports", f"programme-report-{code.lower()}-{london_today().isoformat()}.html").is_file()
 
 
 def test_a_digest_for_an_unknown_organisation_is_refused(demo_db: str) -> None:
