@@ -12,15 +12,15 @@ from prefect.states import Failed, State
 
 from lifecycle.errors import PeerpathError
 from lifecycle.service import Actor
-from peerpath.settings import Settings
+from peerpath.settings import Settings, load_settings
 
 T = TypeVar("T")
 
 
 async def run_service(call: Callable[[Settings], T]) -> T | State:
     """Run a blocking service call off the event loop; a refusal becomes a Failed state."""
-    settings = Settings()
     try:
+        settings = load_settings()  # a bad PEERPATH_* value fails the run in one line, naming it
         return await asyncio.to_thread(call, settings)
     except PeerpathError as exc:
         get_run_logger().warning("refused: %s", exc)

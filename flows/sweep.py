@@ -19,7 +19,7 @@ from lifecycle.clock import london_today
 from lifecycle.errors import InvalidInput
 from lifecycle.persistence.privacy import PurgeReport
 from peerpath import app
-from peerpath.settings import Settings
+from peerpath.settings import Settings, load_settings
 from rules.sweep import SweepResult, planned_rows
 
 
@@ -68,7 +68,7 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     )
     if isinstance(purged, State):
         return purged
-    if not Settings().smtp_host:
+    if not load_settings().smtp_host:
         logger.warning("no SMTP server configured: %d messages stay queued in the outbox", result.actions)
         sent: dict[str, int] | State = {"sent": 0, "retrying": 0, "dead": 0}
     else:

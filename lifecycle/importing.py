@@ -8,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lifecycle.errors import NotFound, PeerpathError
-from lifecycle.persistence.queries import open_applications, organisation_codes
+from lifecycle.persistence.models import Journey
+from lifecycle.persistence.queries import journeys_visible_to, open_applications, organisation_codes
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor, Applicant, register_applicant
+from lifecycle.validation import escape_line
 
 COLUMNS = ("first_name", "last_name", "email", "pathway", "employer", "applied_on")
 REQUIRED = COLUMNS[:5]
@@ -46,9 +48,13 @@ def parse_csv(content: str) -> list[tuple[int, dict[str, str]]]:
         raise ImportRejected([BadRow(1, f"unreadable header: {exc}")]) from None
     missing = [c for c in REQUIRED if c not in header]
     unknown = [h for h in header if h not in COLUMNS]
-    if missing or unknown:
-        parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-            [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
+    # csv.DictReader keeps the last of two same-named columns: refuse rather than import the wrong one.
+    twice = [c for c in COLUMNS if header.count(c) > 1]
+    if missing or unknown or twice:
+        parts = (
+            ([f"missing column(s) {', '.join(missing)}"] if missing else [])
+            + ([f"unknown column(s) {_column_names(unknown)}"] if unknown else [])
+            + ([f"column(s) named more than once: {', '.join(twice)}"] if twice else [])
         )
         raise ImportRejected([BadRow(1, "; ".join(parts) + f" (expected: {', '.join(COLUMNS)})")])
     reader.fieldnames = header
@@ -59,8 +65,16 @@ def parse_csv(content: str) -> list[tuple[int, dict[str, str]]]:
                 raise ImportRejected([BadRow(reader.line_num, f"more than {MAX_ROWS} rows")])
             rows.append((reader.line_num, row))
     except csv.Error as exc:
-        raise ImportRejected([BadRow(reader.line_num, f"malformed CSV: {exc}")]) from None
+        # DictReader.line_num moves only once a record parses; the underlying reader's counts the
+        # lines read so far, so it names the line the bad record is on (its last line, for one
+        # that spans several).
+        raise ImportRejected([BadRow(reader.reader.line_num, f"malformed CSV: {exc}")]) from None
     return rows
+
+
+def _column_names(names: list[str]) -> str:
+    """Header names as written, on one line: a quoted name may hold a line break or be blank."""
+    return ", ".join(escape_line(n) if n else "(blank)" for n in names)
 
 
 def validate(
@@ -96,13 +110,24 @@ def validate(
             line_of[len(applicants)] = line
             applicants.append(applicant)
         existing = open_applications(uow.session, [a.email for a in applicants])
+        # A partner is told the reference of an open application only if it may see that journey.
+        scope = actor.scope if actor is not None else None
+        shown = set(existing.values())
+        if scope is not None and shown:
+            ids = sorted(int(ref[2:]) for ref in shown)
+            visible: set[int] = set()
+            for start in range(0, len(ids), 500):
+                batch = ids[start : start + 500]
+                visible.update(uow.session.scalars(journeys_visible_to(scope).where(Journey.id.in_(batch))))
+            shown = {ref for ref in shown if int(ref[2:]) in visible}
     for index, applicant in enumerate(applicants):
         ref = existing.get((applicant.email, applicant.pathway))
         if ref:
+            where = f"({ref})" if ref in shown else "with another organisation"
             bad.append(
                 BadRow(
                     line_of[index],
-                    f"{applicant.email} already has an open {applicant.pathway} application ({ref})",
+                    f"{applicant.email} already has an open {applicant.pathway} application {where}",
                 )
             )
     return applicants, sorted(bad, key=lambda b: b.line)

@@ -19,11 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lifecycle.errors import InvalidInput, NotFound
 from lifecycle.states import CheckKind, DbsLevel, SupervisionKind, Workforce
+from lifecycle.validation import escape_line
 
 BUILTIN_DIR = Path(__file__).parent / "pathways"
 MODULE_LIBRARY = "_modules.yaml"
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+# A journey stores its pathway's version in a 32-bit integer column (journeys.pathway_version).
+MAX_VERSION = 2**31 - 1
 
 
 class Strict(BaseModel):
@@ -135,7 +138,7 @@ class Cadence(Strict):
 
 class Pathway(Strict):
     id: Slug
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     title: str = Field(min_length=1, max_length=200)
     speciality: Slug
     checks: Checks
@@ -168,14 +171,18 @@ class ModuleLibrary(Strict):
 
 
 def add_months(day: date, months: int) -> date:
+    """The same day `months` later (earlier if negative), or the last day of a shorter month.
+    Beyond the years a date can hold: OverflowError, as `day + timedelta(...)` raises."""
     month0 = day.month - 1 + months
     year, month = day.year + month0 // 12, month0 % 12 + 1
+    if not date.min.year <= year <= date.max.year:
+        raise OverflowError(f"{day} plus {months} months is out of range")
     for d in (day.day, 30, 29, 28):
         try:
             return date(year, month, d)
         except ValueError:
             continue
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable")  # every month has 28 days
 
 
 def review_due(placed_on: date, point: ReviewPoint) -> date:
@@ -186,23 +193,28 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
     """One readable line for the first problem pydantic found (and how many more there are)."""
     errors = error.errors()
     first = errors[0]
+    # The location holds keys as written in the file (an unknown key, a supervision kind): escaped.
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {where}: {first['msg']}{more}"
+    return escape_line(f"{source}: {where}: {first['msg']}{more}")
 
 
 def _read_yaml(path: Path) -> object:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except RecursionError:  # e.g. thousands of `[`: PyYAML composes nested collections recursively
+        raise InvalidInput(f"{escape_line(path.name)}: cannot read pathway file: nested too deeply") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidInput(f"{path.name}: cannot read pathway file: {problem}") from exc
+        raise InvalidInput(
+            f"{escape_line(path.name)}: cannot read pathway file: {escape_line(problem)}"
+        ) from exc
 
 
 def load_pathway(path: Path, library: ModuleLibrary) -> Pathway:
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
-        raise InvalidInput(f"{path.name}: a pathway file must be a mapping")
+        raise InvalidInput(f"{escape_line(path.name)}: a pathway file must be a mapping")
     try:
         pathway = Pathway.model_validate(raw)
     except ValidationError as exc:
@@ -210,7 +222,7 @@ def load_pathway(path: Path, library: ModuleLibrary) -> Pathway:
     modules: dict[str, Module] = {}
     for set_name in pathway.training.include:
         if set_name not in library.sets:
-            raise InvalidInput(f"{path.name}: training.include: unknown module set {set_name!r}")
+            raise InvalidInput(f"{escape_line(path.name)}: training.include: unknown module set {set_name!r}")
         modules.update((m.id, m) for m in library.sets[set_name])
     modules.update((m.id, m) for m in pathway.training.modules)  # a pathway may override
     return pathway.model_copy(update={"resolved_modules": tuple(modules.values())})

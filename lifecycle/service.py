@@ -31,7 +31,7 @@ from lifecycle.persistence.models import (
     Team,
     TrainingRecord,
 )
-from lifecycle.persistence.uow import UnitOfWork, snapshot, team_readiness
+from lifecycle.persistence.uow import UnitOfWork, journey_organisations, snapshot, team_readiness
 from lifecycle.states import (
     CLOSED,
     EMPLOYED,
@@ -47,7 +47,7 @@ from lifecycle.states import (
     Trigger,
     Workforce,
 )
-from lifecycle.validation import clean_code, clean_email, clean_text, parse_date
+from lifecycle.validation import check_date_in_range, clean_code, clean_email, clean_text, parse_date
 
 # Who a check waits on once it is requested, unless the coordinator says otherwise.
 DEFAULT_WAITING_ON = {
@@ -93,12 +93,27 @@ class Actor:
 
     @classmethod
     def parse(cls, text: str, default_organisation: str | None = None) -> Actor:
-        """`Name`, `Name@ORG`, or `Name@*` (the programme lead)."""
+        """`Name`, `Name@ORG`, or `Name@*` (the programme lead).
+
+        An email address (`sam.okafor@nmh.nhs.uk`: a dot after the '@', which no organisation code
+        has) is a name, as PEERPATH_ACTOR was recorded before organisations; it acts for
+        `default_organisation`. `sam.okafor@nmh.nhs.uk@NMH` names the organisation as well.
+        """
         name, at, org = text.rpartition("@") if "@" in text else (text, "", "")
+        if at and "." in org and _is_email(text):
+            name, at = text, ""
         organisation = default_organisation
         if at:
             organisation = None if org.strip() == "*" else clean_code(org, "organisation")
         return cls(clean_text(name, "actor name", max_length=200), organisation)
+
+
+def _is_email(text: str) -> bool:
+    try:
+        clean_email(text, "actor")
+    except InvalidInput:
+        return False
+    return True
 
 
 def _now(at: datetime | None) -> datetime:
@@ -280,6 +295,7 @@ def register_applicant(
     uow: UnitOfWork, actor: Actor, applicant: Applicant, *, at: datetime | None = None
 ) -> str:
     """Register an application; returns the new journey's reference."""
+    check_date_in_range("applied on", applicant.applied_on)  # Applicant() built without clean()
     at = _now(at)
     applied_on = applicant.applied_on or london_date(at)
     if applied_on > london_date(at):
@@ -299,7 +315,7 @@ def register_applicant(
             uow.add(candidate)
         else:
             open_journey = (
-                uow.session.query(Journey.id)
+                uow.session.query(Journey)
                 .filter(
                     Journey.candidate_id == candidate.id,
                     Journey.pathway_id == pathway.id,
@@ -308,9 +324,11 @@ def register_applicant(
                 .first()
             )
             if open_journey:
-                raise InvalidInput(
-                    f"{applicant.email} already has an open {pathway.id} application (J-{open_journey[0]:06d})"
-                )
+                # Name the journey only to someone who may see it: a partner must not learn another
+                # organisation's reference (nor probe for it).
+                seen = actor.scope is None or actor.scope in journey_organisations(open_journey)
+                where = f"({open_journey.ref})" if seen else "with another organisation"
+                raise InvalidInput(f"{applicant.email} already has an open {pathway.id} application {where}")
         journey = Journey(
             candidate=candidate,
             pathway_id=pathway.id,
@@ -489,6 +507,8 @@ def record_check(
     at: datetime | None = None,
 ) -> None:
     """Record a check's progress or result. Only the outcome is kept, never disclosure details."""
+    check_date_in_range("date", on)
+    check_date_in_range("expiry date", expires_on)
     kind = _enum(CheckKind, kind, "check kind")
     status = _enum(CheckStatus, status, "check status")
     waiting = _enum(Party, waiting_on, "party") if waiting_on else None
@@ -559,6 +579,7 @@ def record_training(
     at: datetime | None = None,
 ) -> date | None:
     """Record a completed module; returns when its refresher is due (if it has one)."""
+    check_date_in_range("date", completed_on)
     at = _now(at)
     completed_on = completed_on or london_date(at)
     with uow:
@@ -593,6 +614,8 @@ def record_supervision(
     at: datetime | None = None,
 ) -> None:
     """Record a supervision session that was held (held_on) or missed (no held_on)."""
+    check_date_in_range("due date", due_on)
+    check_date_in_range("held date", held_on)
     kind = _enum(SupervisionKind, kind, "supervision kind")
     at = _now(at)
     with uow:
@@ -623,6 +646,7 @@ def record_review(
     at: datetime | None = None,
 ) -> None:
     """Record a probation review. `extend` on the final review moves it on by eight weeks."""
+    check_date_in_range("date", held_on)
     outcome = _enum(ReviewOutcome, outcome, "review outcome")
     at = _now(at)
     held_on = held_on or london_date(at)

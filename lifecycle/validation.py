@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -26,6 +26,30 @@ def clean_text(value: str, what: str, *, max_length: int = 100, required: bool =
         unicodedata.category(ch).startswith("C") or unicodedata.category(ch) in ("Zl", "Zp") for ch in text
     ):
         raise InvalidInput(f"{what} contains a line break or control character")
+    return text
+
+
+def escape_line(value: object) -> str:
+    """`value` as text that stays on one line in a message: line breaks, Unicode line and paragraph
+    separators and other control or format characters are escaped as Python writes them (`\\n`,
+    `\\x1f`, `\\u2028`); everything else is left as it is. For names and keys read from a file or
+    typed by a person, which an error message repeats."""
+    return "".join(repr(ch)[1:-1] if _breaks_a_line(ch) else ch for ch in str(value))
+
+
+def _breaks_a_line(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category.startswith("C") or category in ("Zl", "Zp")
+
+
+def clean_note(value: str, what: str, *, max_length: int = 5000) -> str:
+    """Free text that may run over several lines (a note that is kept, never sent): line feeds and
+    tabs stay; any other control or separator character is refused (PostgreSQL refuses NUL)."""
+    text = unicodedata.normalize("NFC", value or "").replace("\r\n", "\n").strip()
+    if not text or len(text) > max_length:
+        raise InvalidInput(f"a {what} has 1 to {max_length} characters")
+    if any(ch not in "\n\t" and _breaks_a_line(ch) for ch in text):
+        raise InvalidInput(f"{what} contains a control character")
     return text
 
 
@@ -55,3 +79,15 @@ def parse_date(value: str | date, what: str = "date") -> date:
     if not EARLIEST <= day <= LATEST:
         raise InvalidInput(f"{what} {day} is out of range ({EARLIEST} to {LATEST})")
     return day
+
+
+def check_date_in_range(what: str, value: date | None) -> None:
+    """Refuse, in one line worded as parse_date words it, a date handed to the service (a form's date
+    picker, a caller) outside EARLIEST..LATEST. None is left to the caller's default."""
+    if value is None:
+        return
+    if not isinstance(value, date):
+        raise InvalidInput(f"{what} {value!r} is not a date (use YYYY-MM-DD)")
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidInput(f"{what} {day} is out of range ({EARLIEST} to {LATEST})")

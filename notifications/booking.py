@@ -14,7 +14,7 @@ from lifecycle.persistence.models import Contact
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor, apply_trigger
 from lifecycle.states import ContactRole, State, SupervisionKind, Trigger
-from lifecycle.validation import clean_text
+from lifecycle.validation import check_date_in_range, clean_text
 from notifications.context import MessageContext
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import new_message_id
@@ -44,6 +44,8 @@ def book(
         raise InvalidInput(f"unknown booking {kind!r} (known: {', '.join(TEMPLATES)})")
     if starts_at.tzinfo is None:
         raise InvalidInput("the start time needs a time zone")
+    # Its own calendar day, before any time zone arithmetic (year 1 at +01:00 has no UTC instant).
+    check_date_in_range("start", starts_at.date())
     if not 5 <= minutes <= 480:
         raise InvalidInput("a session lasts between 5 and 480 minutes")
     place = clean_text(location, "location", max_length=200) if location else None

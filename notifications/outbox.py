@@ -126,10 +126,24 @@ def list_outbox(
     ]  # fmt: skip
 
 
-def retry_now(uow: UnitOfWork, message_id: int) -> str:
-    """Queue a dead or waiting message for the next dispatch (same Message-ID, attempts reset)."""
+def retry_now(uow: UnitOfWork, message_id: int, *, scope: str | None = None) -> str:
+    """Queue a dead or waiting message for the next dispatch (same Message-ID, attempts reset).
+
+    `scope`: an organisation retries only messages about journeys it employs or hosts; another
+    organisation's message and an unknown id are refused alike."""
+    from lifecycle.errors import NotPermitted
+    from lifecycle.persistence.uow import journey_organisations
+
     with uow:
         message = uow.session.get(OutboxMessage, message_id)
+        if scope is not None and (
+            message is None
+            or message.journey_id is None
+            or scope not in journey_organisations(uow.journey(f"J-{message.journey_id:06d}"))
+        ):
+            raise NotPermitted(
+                f"outbox message {message_id} is not about a journey that {scope} employs or hosts"
+            )
         if message is None:
             raise NotFound(f"unknown outbox message {message_id}")
         if message.status in (OutboxStatus.SENT, OutboxStatus.SENDING):

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from lifecycle.errors import InvalidInput
+from lifecycle.validation import escape_line
+
 HOST = "127.0.0.1"
 
 
@@ -27,7 +30,15 @@ class SaveToDirectory:
 
     def __init__(self, directory: Path):
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # mkdir(exist_ok=True) raises it only for something that is not a folder
+            raise InvalidInput(
+                f"cannot use {escape_line(directory)} as a mail folder: it is a file"
+            ) from None
+        except OSError as exc:  # a file on the way (NotADirectoryError), no permission, read-only...
+            reason = exc.strerror or type(exc).__name__
+            raise InvalidInput(f"cannot use {escape_line(directory)} as a mail folder: {reason}") from None
         self._counter = itertools.count(1)
 
     async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]  # noqa: N802

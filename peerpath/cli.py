@@ -63,10 +63,10 @@ class Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from peerpath.settings import Settings
+            from peerpath.settings import load_settings
 
             overrides = {"actor": self._actor} if self._actor else {}
-            self._settings = Settings(**overrides)  # type: ignore[arg-type]
+            self._settings = load_settings(**overrides)  # a bad PEERPATH_* value: one line, exit 2
         return self._settings
 
     def uow(self, *, check_schema: bool = True) -> UnitOfWork:
@@ -102,7 +102,10 @@ def _ctx() -> Context:
 def _root(
     as_: Annotated[
         str | None,
-        typer.Option("--as", help="act as NAME@ORG (NAME@* for the programme lead); default PEERPATH_ACTOR"),
+        typer.Option(
+            "--as",
+            help="act as NAME@ORG (NAME@* for the programme lead; an email address alone is a name); default PEERPATH_ACTOR",
+        ),
     ] = None,
 ) -> None:
     global _current
@@ -711,7 +714,9 @@ def org_closure(
     """Add closure days (besides weekends and bank holidays) to an organisation's working calendar."""
     from rules.persistence import add_closures
 
-    added = add_closures(_ctx().uow(), org, [d for d in (_date(v, "closure date") for v in days) if d])
+    ctx = _ctx()
+    closed = [d for d in (_date(v, "closure date") for v in days) if d]
+    added = add_closures(ctx.uow(), org, closed, actor=ctx.actor)
     typer.echo(f"{org.upper()}: {added} closure day(s) added")
 
 
@@ -821,10 +826,15 @@ def escalations_cmd(
     """List escalations: who was escalated to, about which journey, and whether it is resolved."""
     from rules.persistence import list_escalations
 
-    uow = _ctx().uow()
+    ctx = _ctx()
+    ctx.scope(org)  # a partner may ask only for its own organisation, as with `journeys`
+    uow = ctx.uow()
     with uow:
         rows = list_escalations(
-            uow.session, open_only=open_only, org=org.upper() if org else None, visible_to=_ctx().actor.scope
+            uow.session,
+            open_only=open_only,
+            org=org.strip().upper() if org else None,
+            visible_to=ctx.actor.scope,
         )
     if as_json:
         return _print_json(rows)
@@ -903,7 +913,8 @@ def outbox_retry(message_id: Annotated[int, typer.Argument(help="outbox message 
     """Send a dead or waiting message again at the next dispatch."""
     from notifications.outbox import retry_now
 
-    typer.echo(f"message {message_id}: {retry_now(_ctx().uow(), message_id)}")
+    ctx = _ctx()
+    typer.echo(f"message {message_id}: {retry_now(ctx.uow(), message_id, scope=ctx.actor.scope)}")
 
 
 @app.command("book")
@@ -1085,14 +1096,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
     except Exception as exc:
-        from pydantic import ValidationError
         from sqlalchemy.exc import OperationalError
-
-        if isinstance(exc, ValidationError):  # a PEERPATH_* setting with a bad value
-            first = exc.errors()[0]
-            where = "PEERPATH_" + "_".join(str(p) for p in first["loc"]).upper()
-            typer.echo(f"error: setting {where}: {first['msg']}", err=True)
-            return EXIT_USER_ERROR
 
         if isinstance(exc, OperationalError):
             first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]

@@ -6,8 +6,10 @@ import getpass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lifecycle.errors import InvalidInput
 
 
 def _default_actor() -> str:
@@ -54,3 +56,18 @@ class Settings(BaseSettings):
         description="the organisation the actor acts for (its code); unset or `*`: the programme lead, every journey",
     )
     actor: str = Field(default_factory=_default_actor, description="who is acting, recorded on every event")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and `.env`); a bad value is refused in one line that names the
+    variable, e.g. `invalid setting PEERPATH_SMTP_PORT (smtp_port): Input should be ...` (InvalidInput).
+    The value itself is not repeated: it may be a password."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        field = "_".join(str(part) for part in first["loc"])
+        where = f"setting PEERPATH_{field.upper()} ({field})" if field else "settings"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InvalidInput(f"invalid {where}: {' '.join(first['msg'].split())}{more}") from None

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from lifecycle.errors import InvalidInput
 from lifecycle.pathways import PathwayRegistry
+from lifecycle.validation import escape_line
 from rules.model import Override, Rule, RuleFile
 
 DEFAULT_RULES = Path(__file__).parent / "default.yaml"
@@ -22,7 +23,8 @@ class RulesError(InvalidInput):
 
     def __init__(self, path: Path | str, line: int | None, reason: str):
         self.path, self.line, self.reason = str(path), line, reason
-        where = f"{Path(path).name}:{line}" if line else Path(path).name
+        name = escape_line(Path(path).name)
+        where = f"{name}:{line}" if line else name
         super().__init__(f"{where}: {reason}")
 
 
@@ -54,13 +56,22 @@ def parse_rule_file(path: Path) -> tuple[RuleFile, yaml.Node | None]:
         raise RulesError(path, None, f"cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise RulesError(path, None, "not UTF-8 text") from None
+    except RecursionError:  # e.g. thousands of `[`: PyYAML composes nested collections recursively
+        raise RulesError(path, None, "nested too deeply") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML allows nowhere, e.g. \x1f or \x00
+        # Its str() is two lines ('unacceptable character #x001f: ...' then '  in "<unicode string>",
+        # position N'): keep the first, and turn the position into a line number.
+        line = text.count("\n", 0, exc.position) + 1
+        problem = str(exc).splitlines()[0]
+        raise RulesError(path, line, f"not valid YAML: {escape_line(problem)}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         context = getattr(exc, "context_mark", None)
         if mark is not None and context is not None and mark.line >= len(text.splitlines()):
             mark = context  # e.g. an unclosed quote: point where it opens, not past the end of the file
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RulesError(
-            path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+            path, mark.line + 1 if mark else None, f"not valid YAML: {escape_line(problem)}"
         ) from None
     if raw is None:
         return RuleFile(), root
@@ -70,9 +81,9 @@ def parse_rule_file(path: Path) -> tuple[RuleFile, yaml.Node | None]:
         return RuleFile.model_validate(raw), root
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"])  # keys as written in the file: escaped below
         message = first["msg"].removeprefix("Value error, ")
-        raise RulesError(path, _line(root, first["loc"]), f"{where}: {message}") from None
+        raise RulesError(path, _line(root, first["loc"]), escape_line(f"{where}: {message}")) from None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Purges and erasures are recorded in the event log with what was removed and why,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -20,9 +21,9 @@ from lifecycle.persistence.models import (
     SpecialCategoryKind,
     SpecialCategoryRecord,
 )
-from lifecycle.persistence.uow import UnitOfWork, parse_ref
+from lifecycle.persistence.uow import UnitOfWork, journey_organisations, parse_ref
 from lifecycle.states import CLOSED, EMPLOYED, State
-from lifecycle.validation import clean_text
+from lifecycle.validation import clean_note, clean_text
 
 # The transitions that are a recruitment decision: hired, or not.
 DECISIONS = ("clear", "reject", "withdraw_offer", "withdraw")
@@ -46,9 +47,7 @@ def record_special_category(
     except ValueError:
         known = ", ".join(k.value for k in SpecialCategoryKind)
         raise InvalidInput(f"unknown special-category kind {kind!r} (known: {known})") from None
-    text = (content or "").strip()
-    if not text or len(text) > 5000:
-        raise InvalidInput("a special-category note has 1 to 5000 characters")
+    text = clean_note(content, "special-category note")
     at = at or utc_now()
     with uow:
         journey = uow.journey(ref, actor.scope)
@@ -183,14 +182,12 @@ def erase(uow: UnitOfWork, actor, candidate_ref: str) -> PurgeReport:  # type: i
     candidate_id = parse_ref(candidate_ref, "C")
     with uow:
         candidate = uow.session.get(Candidate, candidate_id)
+        journeys = uow.session.scalars(select(Journey).where(Journey.candidate_id == candidate_id)).all()
+        if actor.scope is not None:
+            _require_employer(actor.scope, f"C-{candidate_id:06d}", journeys)
         if candidate is None:
             raise NotFound(f"unknown candidate {candidate_ref!r}")
-        journeys = uow.session.scalars(select(Journey).where(Journey.candidate_id == candidate_id)).all()
         for journey in journeys:
-            if actor.scope is not None and actor.scope != journey.employer.code:
-                raise NotPermitted(
-                    f"{actor.scope} cannot erase {candidate.ref}: {journey.employer.code} employs {journey.ref}"
-                )
             state = (
                 State(journey.paused_from or journey.state)
                 if journey.state is State.PAUSED
@@ -211,6 +208,20 @@ def erase(uow: UnitOfWork, actor, candidate_ref: str) -> PurgeReport:  # type: i
         )
         uow.commit()
         return report
+
+
+def _require_employer(scope: str, ref: str, journeys: Sequence[Journey]) -> None:
+    """A partner erases only candidates all of whose journeys it employs. Of the others it is told
+    only what it may see: a candidate none of whose journeys it employs or hosts reads like an
+    unknown one, so candidate references cannot be probed."""
+    visible = [j for j in journeys if scope in journey_organisations(j)]
+    if not visible:
+        raise NotPermitted(f"{scope} cannot erase {ref}: not a candidate that {scope} employs")
+    for journey in visible:
+        if journey.employer.code != scope:
+            raise NotPermitted(f"{scope} cannot erase {ref}: {journey.employer.code} employs {journey.ref}")
+    if len(visible) < len(journeys):
+        raise NotPermitted(f"{scope} cannot erase {ref}: another organisation employs them too")
 
 
 def _anonymise(uow: UnitOfWork, candidate_id: int, now: datetime, why: str, dry_run: bool) -> PurgeReport:

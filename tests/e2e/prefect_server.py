@@ -4,7 +4,7 @@ The fixture (module scope; import `served_fixture` to register it) prepares a te
 with a migrated SQLite database holding the demo programme (`peerpath db upgrade`, `peerpath
 demo`), picks a free loopback port and starts `peerpath serve --port P` in its own process group,
 with PREFECT_API_URL unset so that serve starts its own Prefect server and UI on 127.0.0.1:P. It
-waits (bounded) until the API answers and the deployment record-check-result/coordinator exists,
+waits (bounded) until the API answers and every deployment is registered,
 then yields `Served(api_url, ui_url, database_url)` (a named tuple: unpack it or use the
 attributes).
 
@@ -40,11 +40,10 @@ import pytest
 
 PEERPATH = str(Path(sys.executable).parent / "peerpath")
 HOST = "127.0.0.1"
-START_TIMEOUT = 120.0  # the Prefect server, then serve registering its 16 deployments
+START_TIMEOUT = 120.0  # the Prefect server, then serve registering every deployment
 STOP_TIMEOUT = 20.0  # SIGTERM, then SIGKILL
 CLI_TIMEOUT = 120.0
 RUN_TIMEOUT = 60.0  # a coordinator's flow run, from creation to a final state
-DEPLOYMENT = "record-check-result/coordinator"
 MARKER_VARIABLE = "PEERPATH_E2E_SERVE_MARKER"
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -216,7 +215,20 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _deployment_count(api_url: str) -> int:
+    try:
+        response = httpx.post(f"{api_url}/deployments/count", json={}, timeout=2)
+    except httpx.HTTPError:
+        return 0
+    return int(response.json()) if response.status_code == 200 else 0
+
+
 def _wait_until_served(process: subprocess.Popen[bytes], served: Served) -> None:
+    """Until the API answers and `serve` has registered every deployment (it registers them one by
+    one: a test that opens a form early would otherwise find no deployment)."""
+    from flows.deployments import DEPLOYMENTS
+
+    expected = len(DEPLOYMENTS)
     deadline = time.monotonic() + START_TIMEOUT
     waiting_for = f"{served.api_url}/health"
     while time.monotonic() < deadline:
@@ -225,8 +237,8 @@ def _wait_until_served(process: subprocess.Popen[bytes], served: Served) -> None
                 f"`peerpath serve` exited {process.returncode} before serving\n{served.log_tail()}"
             )
         if _answers(f"{served.api_url}/health"):
-            waiting_for = f"the deployment {DEPLOYMENT}"
-            if _answers(f"{served.api_url}/deployments/name/{DEPLOYMENT}"):
+            waiting_for = f"all {expected} deployments"
+            if _deployment_count(served.api_url) >= expected:
                 return
         time.sleep(0.5)
     raise AssertionError(

@@ -12,7 +12,7 @@ write on someone else's journey, team, contacts or escalations, and `outbox send
 line and changes nothing. The programme lead (`NAME@*`) sees and does everything. A partner's digest
 holds only its own people.
 
-Product bugs are pinned as strict xfails: each says what is wrong and where.
+A product bug found later is pinned as a strict xfail that says what is wrong and where.
 """
 
 from __future__ import annotations
@@ -366,16 +366,6 @@ def test_a_partner_asking_for_another_organisations_listing_is_refused(
     assert cli("--as", LEAD, command, "--org", "MIND-N", "--json").json() == own  # the lead may ask for any
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug (contract): peerpath/cli.py escalations_cmd passes `--org` straight to "
-        "list_escalations(org=...) instead of through Context.scope(): a partner's `escalations --org OTHER` "
-        "exits 0 (listing its own journeys' escalations sent to OTHER's contacts) where `journeys` and "
-        "`pipeline` refuse --org OTHER with exit 2; no other organisation's journey is shown"
-    ),
-)
 def test_a_partner_asking_for_another_organisations_escalations_is_refused(cli: Cli) -> None:
     refused(
         cli("--as", as_partner("MIND-N"), "escalations", "--org", "NMH", "--json"),
@@ -386,7 +376,7 @@ def test_a_partner_asking_for_another_organisations_escalations_is_refused(cli: 
 def test_the_partners_escalations_escalated_to_another_organisation_show_only_its_own_journeys(
     cli: Cli, demo_url: str
 ) -> None:
-    """Whatever `escalations --org OTHER` does for a partner (see the xfail above), it shows none of
+    """Whatever `escalations --org OTHER` does for a partner (refused: see the test above), it shows none of
     the other organisation's journeys."""
     result = cli("--as", as_partner("MIND-N"), "escalations", "--org", "NMH", "--json")
     assert result.code in (0, 2), result
@@ -428,18 +418,6 @@ def test_as_overrides_the_settings(cli: Cli, demo_url: str, monkeypatch: pytest.
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug (compatibility): lifecycle/service.py Actor.parse reads every '@' in PEERPATH_ACTOR / "
-        "--as as NAME@ORG, so an actor that is an email address (PEERPATH_ACTOR=sam.okafor@nmh.nhs.uk, "
-        "recorded as given before issue 7) makes every command exit 2 with \"organisation 'nmh.nhs.uk' must "
-        "be 1-32 letters, digits, '-' or '_'\"; one like coordinator@nmh silently acts for NMH only "
-        "(the CLI tests' own PEERPATH_ACTOR=coordinator@nmh was renamed in 89450a7). Delete this xfail if "
-        "NAME@ORG in PEERPATH_ACTOR is meant to win over email-style actor names"
-    ),
-)
 def test_an_email_address_as_the_actor_still_works(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PEERPATH_ACTOR", "sam.okafor@nmh.nhs.uk")
     result = cli("journeys", "--json")
@@ -575,8 +553,10 @@ WRITES: list[tuple[list[str], str]] = [
      "only the programme lead can add organisations (MIND-N acts for itself only)"),
     (["org", "contact", "NMH", "hr", "Rae Hart", "rae@example.org"], "MIND-N cannot add contacts for NMH"),
     (["escalation", "resolve", "{escalation}", "--note", "sorted"],
-     "{escalation_journey} is not a journey that MIND-N employs or hosts"),
+     "escalation {escalation} is not about a journey that MIND-N employs or hosts"),  # names no journey
     (["outbox", "send"], "only the programme lead can send the outbox (MIND-N acts for itself only)"),
+    (["outbox", "retry", "{message}"], "outbox message {message} is not about a journey that MIND-N employs or hosts"),
+    (["org", "closure", "NMH", TODAY_S], "MIND-N cannot add closure days for NMH"),
     (["sensitive", "add", "{probation}", "lived_experience_note", "SENTINEL"],
      "{probation} is not a journey that MIND-N employs or hosts"),
     (["sensitive", "show", "{probation}", "--json"], "{probation} is not a journey that MIND-N employs or hosts"),
@@ -619,15 +599,6 @@ def test_an_import_with_rows_for_another_employer_is_refused_row_by_row(
     assert done.code == 0 and done.out.strip().startswith("imported 3 applicant(s)"), done
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug: peerpath/cli.py org_closure / rules/persistence.py add_closures take no actor: a "
-        "partner (`--as X@MIND-N org closure NMH DAY`) adds closure days to another organisation's working "
-        "calendar (exit 0), moving NMH's reminder and escalation deadlines"
-    ),
-)
 def test_a_partner_may_not_add_closure_days_to_another_organisation(cli: Cli, demo_url: str) -> None:
     before = dump(demo_url)
     result = cli(
@@ -637,15 +608,6 @@ def test_a_partner_may_not_add_closure_days_to_another_organisation(cli: Cli, de
     assert result.code == 2, result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug: peerpath/cli.py outbox_retry / notifications/outbox.py retry_now take no actor: a "
-        "partner (`--as X@MIND-N outbox retry ID`) requeues a message about another organisation's journey "
-        "(exit 0, attempts reset) and learns its status; `outbox send` is programme-lead only, retry is not"
-    ),
-)
 def test_a_partner_may_not_retry_another_organisations_message(cli: Cli, demo_url: str) -> None:
     message = refs_for_writes(demo_url)["message"]
     before = dump(demo_url)
@@ -693,7 +655,8 @@ def test_escalations_are_resolved_by_the_organisations_that_may_see_them(
         resolved = cli("--as", actor, "escalations", "--json").json()
         assert next(e for e in resolved if e["id"] == escalation)["resolved_on"] is not None
     else:
-        refused(result, f"{ref} is not a journey that {org} employs or hosts")
+        refused(result, f"escalation {escalation} is not about a journey that {org} employs or hosts")
+        assert ref not in result.err  # another organisation's escalation reads like an unknown one
         assert dump(demo_url) == before
 
 

@@ -977,6 +977,16 @@ def assert_carries_its_own_figures(markdown: str, code: str, url: str) -> None:
     assert Path("var/reports", f"programme-report-{code.lower()}-{london_today().isoformat()}.html").is_file()
 
 
+def test_a_bad_setting_fails_the_run_in_one_line_naming_it(
+    demo_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.sweep import partner_digest
+
+    monkeypatch.setenv("PEERPATH_SMTP_PORT", "99999999")
+    message = assert_refused(run(partner_digest), "invalid setting PEERPATH_SMTP_PORT")
+    assert "99999999" not in message, "the value is not repeated: it could be a password"
+
+
 def test_a_digest_for_an_unknown_organisation_is_refused(demo_db: str) -> None:
     from flows.sweep import partner_digest
 

@@ -13,7 +13,7 @@ organisation, and the database is left exactly as it was (every row of every tab
 The same for registering applicants, CSV imports, organisations, contacts, teams, bookings and
 escalations; and a partner's digest holds only the journeys it employs or hosts.
 
-Product bugs are pinned as strict xfails: each says what is wrong and where.
+A product bug found later is pinned as a strict xfail that says what is wrong and where.
 """
 
 from __future__ import annotations
@@ -322,16 +322,6 @@ def test_an_import_with_rows_for_another_employer_lists_them_as_bad_rows_and_imp
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug: lifecycle/service.py register_applicant refuses a second open application with "
-        "'EMAIL already has an open PATHWAY application (J-000123)' even when that journey belongs to "
-        "another organisation: a partner learns another organisation's journey reference (and that the "
-        "person applied there), which uow.journey's scoping is designed to hide"
-    ),
-)
 def test_registering_someone_with_another_organisations_open_application_does_not_reveal_it(
     scoped: UnitOfWork,
 ) -> None:
@@ -341,15 +331,6 @@ def test_registering_someone_with_another_organisations_open_application_does_no
     assert theirs not in str(refused.value), str(refused.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug: lifecycle/importing.py validate() lists a row whose person has an open application "
-        "with another organisation as 'line N: EMAIL already has an open PATHWAY application (J-000123)': "
-        "a partner's import reveals another organisation's journey reference"
-    ),
-)
 def test_an_import_does_not_reveal_another_organisations_open_application(scoped: UnitOfWork) -> None:
     theirs = service.register_applicant(scoped, LEAD, applicant(9, "NMH"), at=T0)
     email = applicant(9).email
@@ -492,20 +473,11 @@ def test_a_partner_resolves_escalations_about_its_own_journeys_only(
         return
     with pytest.raises(NotPermitted) as refused:
         resolve_escalation(scoped, esc, "someone", "sorted by phone", SWEEP_DAY, scope=scope)
-    assert str(refused.value).endswith(f"is not a journey that {scope} employs or hosts")
+    # names no journey: another organisation's escalation reads like an unknown one (test below)
+    assert str(refused.value) == f"escalation {esc} is not about a journey that {scope} employs or hosts"
     assert dump(scoped) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug (minor): rules/sweep.py resolve_escalation looks the escalation up before the scope: "
-        "for a partner an unknown id says 'unknown escalation N' (NotFound) while another organisation's "
-        "says 'J-000123 is not a journey that ORG employs or hosts', naming that escalation's journey; "
-        "uow.journey refuses unknown and out-of-scope journeys alike so that partners cannot probe"
-    ),
-)
 def test_another_organisations_escalation_reads_like_an_unknown_one(
     scoped: UnitOfWork, swept: dict[str, str]
 ) -> None:
@@ -648,16 +620,6 @@ def test_an_erasure_is_for_the_employer_and_the_programme_lead_only(scoped: Unit
     assert dump(scoped) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "product bug: lifecycle/persistence/privacy.py erase() refuses another organisation's candidate with "
-        "'POSV cannot erase C-000001: MIND-N employs J-000001' (after NotFound 'unknown candidate' for a "
-        "reference that does not exist): a partner can walk C-000001, C-000002... and learn who exists, "
-        "which organisation employs them and their journey references"
-    ),
-)
 def test_refusing_another_organisations_erasure_reveals_nothing_about_them(scoped: UnitOfWork) -> None:
     candidate, ref = _left_candidate(scoped)
     messages = []
@@ -683,6 +645,10 @@ def test_refusing_another_organisations_erasure_reveals_nothing_about_them(scope
         ("Morgan", None, service.Actor("Morgan", None)),
         ("Jess", "POSV", service.Actor("Jess", "POSV")),
         ("Jess@NMH", "POSV", service.Actor("Jess", "NMH")),
+        # an email address (a dot after the '@': no organisation code has one) is a name
+        ("Jess@nhs.net", None, service.Actor("Jess@nhs.net", None)),
+        ("sam.okafor@nmh.nhs.uk", "NMH", service.Actor("sam.okafor@nmh.nhs.uk", "NMH")),
+        ("sam.okafor@nmh.nhs.uk@NMH", None, service.Actor("sam.okafor@nmh.nhs.uk", "NMH")),
     ],
 )
 def test_an_actor_is_parsed_from_name_at_organisation(
@@ -691,7 +657,7 @@ def test_an_actor_is_parsed_from_name_at_organisation(
     assert service.Actor.parse(text, default) == expected
 
 
-@pytest.mark.parametrize("text", ["Jess@", "Jess@MIND N", "@MIND-N", "Jess@nhs.net"])
+@pytest.mark.parametrize("text", ["Jess@", "Jess@MIND N", "@MIND-N", "Jess@nhs..net", "Jess@nhs.net@MIND N"])
 def test_a_malformed_actor_is_a_one_line_error(text: str) -> None:
     with pytest.raises(InvalidInput) as bad:
         service.Actor.parse(text)
