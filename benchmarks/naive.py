@@ -56,7 +56,7 @@ class PerJourney:
     def __init__(self, url: str, as_of: date):
         from rules.calendar import WorkingCalendar
         from rules.persistence import closures
-        from rules.sweep import Directory, SweepResult, _previous_run
+        from rules.sweep import Directory, SweepResult, _previous_run, fingerprint
 
         self.uow, self.ruleset, self.sink = sweep_inputs(url)
         self.as_of = as_of
@@ -66,6 +66,7 @@ class PerJourney:
             self.directory = Directory(self.uow.session)
             self.calendars = {o: self.base.with_closures(d) for o, d in closures(self.uow.session).items()}
             self.previous = _previous_run(self.uow.session, "*", as_of)
+        self.fingerprint = fingerprint(self.ruleset, self.uow.pathways)
         self.ids = open_ids(self.uow)
 
     def __call__(self, journey_id: int) -> int:
@@ -75,7 +76,7 @@ class PerJourney:
         with self.uow:
             _sweep_batch(
                 self.uow, self.ruleset, self.as_of, [journey_id], self.directory, self.calendars, self.base,
-                self.result, self.sink, False, self.previous,
+                self.result, self.sink, False, self.previous, self.fingerprint,
             )  # fmt: skip
             self.uow.commit()
         return self.result.actions - before

@@ -218,6 +218,32 @@ OPEN_FOR_RULES = frozenset(
 class JourneyResult:
     actions: list[DueAction]
     causes: set[tuple[str, str, date]]  # (rule, subject, clock start) still applying to the journey
+    # The first day after `as_of` on which a new step can fall due if nothing about the journey
+    # changes (None: never). The nightly sweep leaves the journey alone until then.
+    next_due_on: date | None = None
+
+
+def next_step_day(rule: Rule, elapsed: int) -> int | None:
+    """The clock reading at which the rule's next step (or repeat) after `elapsed` falls due."""
+    for s in rule.steps:
+        if s.day > elapsed:
+            return s.day
+    if rule.repeat:
+        start = rule.steps[-1].day
+        k = (elapsed - start) // rule.repeat.every + 1
+        if k <= rule.repeat.times:
+            return start + k * rule.repeat.every
+    return None
+
+
+def _day_reaching(calendar: WorkingCalendar, start: date, days: int, working: bool) -> date:
+    """The first day on which a clock running from `start` (no pause ahead) reads `days` more."""
+    if not working:
+        return start + timedelta(days=days)
+    try:
+        return calendar.add_working_days(start, days)
+    except ValueError:  # past the calendar's last year: look again then
+        return calendar.last
 
 
 def evaluate_journey(
@@ -230,6 +256,7 @@ def evaluate_journey(
     """
     actions: list[DueAction] = []
     causes: set[tuple[str, str, date]] = set()
+    next_due: date | None = None
     if j.state not in OPEN_FOR_RULES:
         return JourneyResult(actions, causes)
     for rule in rules:
@@ -242,10 +269,24 @@ def evaluate_journey(
         working = rule.days is DayCount.WORKING
         for subject, anchor in subjects(rule, j, state):
             causes.add((rule.name, subject, anchor))
-            if as_of < anchor or (paused and rule.pausable):
-                continue  # not started yet, or the clock stands still while the journey is paused
+            if paused and rule.pausable:
+                continue  # the clock stands still while the journey is paused (resuming changes it)
+            if as_of < anchor:  # not started yet
+                first = _day_reaching(calendar, anchor, rule.steps[0].day, working)
+                next_due = first if next_due is None else min(next_due, first)
+                continue
             pauses = j.pauses if rule.pausable else ()
             elapsed = calendar.elapsed(anchor, as_of, pauses, working=working)
+            step_day = next_step_day(rule, elapsed)
+            if step_day is not None:
+                ahead = any(end is None or end > as_of for _, end in pauses)
+                # a pause recorded ahead of as_of (a back-dated sweep): simply look again tomorrow
+                when = (
+                    as_of + timedelta(days=1)
+                    if ahead
+                    else _day_reaching(calendar, as_of, step_day - elapsed, working)
+                )
+                next_due = when if next_due is None else min(next_due, when)
             previous = -1
             if since is not None and since >= anchor:
                 previous = calendar.elapsed(anchor, since, pauses, working=working)
@@ -269,4 +310,4 @@ def evaluate_journey(
                         due_on,
                     )
                 )
-    return JourneyResult(actions, causes)
+    return JourneyResult(actions, causes, next_due)

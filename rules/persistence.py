@@ -85,6 +85,17 @@ class SweepRun(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class RuleSchedule(Base):
+    """Per journey: the first day a new step of any rule can fall due, as the sweep that last
+    evaluated it found (NULL: none, unless the journey changes), under the rules and pathways
+    `fingerprint` names. A nightly sweep evaluates only journeys due by then or changed since."""
+
+    __tablename__ = "rule_schedule"
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"), primary_key=True)
+    next_due_on: Mapped[date | None] = mapped_column(Date)
+    fingerprint: Mapped[str] = mapped_column(String(16))
+
+
 class OrganisationClosure(Base):
     """A day an organisation is closed (on top of weekends and bank holidays)."""
 
@@ -99,9 +110,18 @@ OPEN_STATES = tuple(s for s in State if s not in CLOSED)
 
 
 def journey_id_batches(
-    session: Session, batch_size: int, *, journey_ids: list[int] | None = None, employer: str | None = None
+    session: Session,
+    batch_size: int,
+    *,
+    journey_ids: list[int] | None = None,
+    employer: str | None = None,
+    scheduled: tuple[date, datetime, str] | None = None,
 ) -> Iterator[list[int]]:
-    """Ids of open journeys in batches (keyset pagination: no OFFSET scans); optionally one employer's."""
+    """Ids of open journeys in batches (keyset pagination: no OFFSET scans); optionally one employer's.
+
+    `scheduled` (as of, previous sweep's start, fingerprint): only journeys with something due by
+    `as of` on their schedule, changed since the previous sweep started, or never scheduled under
+    these rules and pathways."""
     if journey_ids is not None:
         for start in range(0, len(journey_ids), batch_size):
             yield journey_ids[start : start + batch_size]
@@ -112,6 +132,14 @@ def journey_id_batches(
         stmt = stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id).where(
             Organisation.code == employer
         )
+    if scheduled:
+        as_of, changed_since, fingerprint = scheduled
+        stmt = stmt.outerjoin(RuleSchedule, RuleSchedule.journey_id == Journey.id).where(
+            RuleSchedule.journey_id.is_(None)
+            | (RuleSchedule.fingerprint != fingerprint)
+            | (RuleSchedule.next_due_on <= as_of)
+            | (Journey.updated_at >= changed_since)
+        )
     while True:
         ids = list(session.scalars(stmt.where(Journey.id > last)))
         if not ids:
@@ -120,18 +148,56 @@ def journey_id_batches(
         last = ids[-1]
 
 
+def count_open(session: Session, employer: str | None = None) -> int:
+    stmt = select(func.count()).select_from(Journey).where(Journey.state.in_(OPEN_STATES))
+    if employer:
+        stmt = stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id).where(
+            Organisation.code == employer
+        )
+    return int(session.scalar(stmt) or 0)
+
+
+def save_schedule(session: Session, next_due: dict[int, date | None], fingerprint: str) -> None:
+    """Upsert each evaluated journey's next due day."""
+    if not next_due:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(RuleSchedule.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["journey_id"],
+        set_={"next_due_on": stmt.excluded.next_due_on, "fingerprint": stmt.excluded.fingerprint},
+    )
+    session.execute(
+        stmt,
+        [
+            {"journey_id": jid, "next_due_on": day, "fingerprint": fingerprint}
+            for jid, day in next_due.items()
+        ],
+    )
+
+
+def in_ids(column, ids: list[int]):  # type: ignore[no-untyped-def]
+    """`column` among the (sorted) ids: a range scan when they are dense, an IN list when sparse
+    (a nightly batch picks a few journeys out of a wide id range)."""
+    if ids[-1] - ids[0] < 4 * len(ids):
+        return column.between(ids[0], ids[-1])
+    return column.in_(ids)
+
+
 def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> list[JourneyFacts]:
     """Facts for a batch of journeys: one query per table, never one per journey."""
     if not ids:
         return []
-    lo, hi = ids[0], ids[-1]
     wanted = set(ids)
     conn = session.connection()  # Core rows: no ORM result machinery on the hot path
     org_code = dict(conn.execute(select(Organisation.id, Organisation.code)).all())
     team_org = {tid: org_code[oid] for tid, oid in conn.execute(select(Team.id, Team.host_organisation_id))}
 
     def in_batch(column):  # type: ignore[no-untyped-def]
-        return column.between(lo, hi)
+        return in_ids(column, ids)
 
     checks: dict[int, list[CheckView]] = defaultdict(list)
     for row in _rows(conn,
@@ -162,7 +228,7 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
         .group_by(SupervisionSession.journey_id, SupervisionSession.kind),
     ):
         supervision[jid][kind] = last
-    pauses = pause_intervals(session, lo, hi)
+    pauses = pause_intervals(session, ids)
 
     facts = []
     for row in _rows(conn,
@@ -185,14 +251,14 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
     return facts
 
 
-def pause_intervals(session: Session, lo: int, hi: int) -> dict[int, list[tuple[date, date | None]]]:
+def pause_intervals(session: Session, ids: list[int]) -> dict[int, list[tuple[date, date | None]]]:
     """[paused on, resumed on) intervals per journey, from the event log."""
     intervals: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
     open_since: dict[int, date] = {}
     stmt = (
         select(Event.journey_id, Event.occurred_at, Event.from_state, Event.to_state)
         .where(
-            Event.journey_id.between(lo, hi),
+            in_ids(Event.journey_id, ids),
             (Event.to_state == State.PAUSED) | (Event.from_state == State.PAUSED),
         )
         .order_by(Event.journey_id, Event.id)
@@ -230,12 +296,16 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
-def add_closures(uow, org_code: str, days: list[date]) -> int:  # type: ignore[no-untyped-def]
-    """Record closure days for an organisation; days already recorded are skipped."""
+def add_closures(uow, org_code: str, days: list[date], *, actor=None) -> int:  # type: ignore[no-untyped-def]
+    """Record closure days for an organisation; days already recorded are skipped. An `actor` acting
+    for a partner may add them only to its own organisation's calendar; the programme lead to any."""
     from lifecycle.validation import clean_code
 
+    code = clean_code(org_code, "organisation code")
+    if actor is not None:
+        actor.require(code, "add closure days")
     with uow:
-        org = uow.organisation(clean_code(org_code, "organisation code"))
+        org = uow.organisation(code)
         known = set(
             uow.session.scalars(
                 select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id)

@@ -7,25 +7,43 @@ the batch in flight, and a rerun for the same date creates nothing twice (the le
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from lifecycle.clock import utc_now
+from lifecycle.pathways import PathwayRegistry
 from lifecycle.persistence.models import Candidate, Contact, Journey, Organisation, Team
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CLOSED, ContactRole, State
 from rules.calendar import WorkingCalendar
 from rules.evaluator import DueAction, JourneyFacts, evaluate_journey
 from rules.model import Action, Role
-from rules.persistence import Escalation, RuleAction, SweepRun, closures, journey_id_batches, load_facts
+from rules.persistence import (
+    Escalation,
+    RuleAction,
+    SweepRun,
+    closures,
+    count_open,
+    in_ids,
+    journey_id_batches,
+    load_facts,
+    save_schedule,
+)
 from rules.ruleset import RuleSet
 
 KEY_CHUNK = 500
+# A change whose transaction began before the previous sweep started but committed after that sweep
+# read the journey, or was stamped by a machine whose clock runs behind, still counts as "changed
+# since": journeys changed this long before the previous sweep began are evaluated again.
+CHANGE_MARGIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +78,8 @@ Sink = Callable[[Session, list[Planned], datetime], None]
 class SweepResult:
     as_of: date
     dry_run: bool
-    journeys: int = 0
+    journeys: int = 0  # evaluated
+    skipped: int = 0  # open, unchanged since the previous sweep and nothing due on their schedule
     actions: int = 0
     reminders: int = 0
     escalations_opened: int = 0
@@ -155,13 +174,19 @@ def sweep(
             from lifecycle.errors import NotFound
 
             raise NotFound(f"unknown organisation {employer!r}")
+        print_ = fingerprint(ruleset, uow.pathways)
+        scheduled = (as_of, previous[1], print_) if previous and journey_ids is None else None
         batches = list(
-            journey_id_batches(uow.session, batch_size, journey_ids=journey_ids, employer=employer)
+            journey_id_batches(
+                uow.session, batch_size, journey_ids=journey_ids, employer=employer, scheduled=scheduled
+            )
         )
+        if scheduled:
+            result.skipped = count_open(uow.session, employer) - sum(map(len, batches))
     for ids in batches:
         with uow:
             _sweep_batch(
-                uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run, previous
+                uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run, previous, print_
             )
             if not dry_run:
                 uow.commit()
@@ -176,8 +201,26 @@ def sweep(
     return result
 
 
+def fingerprint(ruleset: RuleSet, pathways: PathwayRegistry) -> str:
+    """What a journey's schedule was computed under: the rules and overrides, every pathway version,
+    the bank holidays and the evaluator's own code. A schedule under another fingerprint is ignored."""
+    import holidays
+
+    from rules import calendar, evaluator
+
+    doc = {
+        "rules": [r.model_dump(mode="json") for r in ruleset.rules],
+        "overrides": [o.model_dump(mode="json") for o in ruleset.overrides],
+        "pathways": [p.model_dump(mode="json") for p in pathways.all()],
+        "holidays": holidays.__version__,
+        "code": [Path(m.__file__).read_text(encoding="utf-8") for m in (evaluator, calendar) if m.__file__],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def _previous_run(session: Session, scope: str, as_of: date) -> tuple[date, datetime] | None:
-    """The latest completed sweep before `as_of` that covered this scope: (its date, when it started)."""
+    """The latest completed sweep before `as_of` that covered this scope: (its date, when it started
+    less CHANGE_MARGIN)."""
     scopes = {"*", scope}
     row = session.execute(
         select(SweepRun.as_of, SweepRun.started_at)
@@ -188,17 +231,18 @@ def _previous_run(session: Session, scope: str, as_of: date) -> tuple[date, date
     if row is None:
         return None
     started = row[1] if row[1].tzinfo else row[1].replace(tzinfo=UTC)
-    return row[0], started
+    return row[0], started - CHANGE_MARGIN
 
 
 def _sweep_batch(
-    uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run, previous
+    uow, ruleset, as_of, ids, directory, calendars, base, result, sink, dry_run, previous, print_
 ) -> None:  # type: ignore[no-untyped-def]
     session: Session = uow.session
     facts = load_facts(session, ids, uow.pathways)
     result.journeys += len(facts)
     due: list[DueAction] = []
     causes: dict[int, set] = {}
+    next_due: dict[int, date | None] = {}
     last_day, last_started = previous if previous else (None, None)
     for j in facts:
         # Unchanged since the last completed sweep began: only steps due since then can be new.
@@ -213,6 +257,7 @@ def _sweep_batch(
         )
         due.extend(evaluated.actions)
         causes[j.id] = evaluated.causes
+        next_due[j.id] = evaluated.next_due_on
     now = utc_now()
     if dry_run:
         existing = _existing_keys(session, [a.key for a in due])
@@ -249,6 +294,7 @@ def _sweep_batch(
     if sink and planned:
         sink(session, planned, now)
     result.escalations_closed += _close_cleared(session, ids, causes, as_of)
+    save_schedule(session, next_due, print_)
 
 
 def _insert_ledger(session: Session, due: list[DueAction], as_of: date, now: datetime) -> dict[str, int]:
@@ -290,7 +336,7 @@ def _people(session: Session, ids: list[int]) -> dict[int, tuple[tuple[str, str]
     stmt = (
         select(Journey.id, Candidate.first_name, Candidate.email, Journey.host_team_id)
         .join(Candidate, Journey.candidate_id == Candidate.id)
-        .where(Journey.id.between(ids[0], ids[-1]))
+        .where(in_ids(Journey.id, ids))
     )
     return {jid: ((first, email), team) for jid, first, email, team in session.connection().execute(stmt)}
 
@@ -322,7 +368,7 @@ def _close_cleared(session: Session, ids: list[int], causes: dict[int, set], as_
     stmt = select(
         Escalation.id, Escalation.journey_id, Escalation.rule, Escalation.subject, Escalation.anchor
     ).where(
-        Escalation.journey_id.between(ids[0], ids[-1]),
+        in_ids(Escalation.journey_id, ids),
         Escalation.resolved_on.is_(None),
         Escalation.action_id.is_not(None),  # raised by a rule; a dead letter waits for a person
     )
@@ -361,15 +407,22 @@ def _close_for_closed_journeys(session: Session, as_of: date) -> int:
 def resolve_escalation(
     uow: UnitOfWork, escalation_id: int, actor: str, note: str, on: date, *, scope: str | None = None
 ) -> None:
-    from lifecycle.errors import InvalidInput, NotFound
+    """`scope`: an organisation may resolve only escalations about journeys it employs or hosts;
+    another organisation's escalation and an unknown id are refused alike, naming no journey."""
+    from lifecycle.errors import InvalidInput, NotFound, NotPermitted
+    from lifecycle.persistence.uow import journey_organisations
     from lifecycle.validation import clean_text
 
     with uow:
         esc = uow.session.get(Escalation, escalation_id)
+        if scope is not None and (
+            esc is None or scope not in journey_organisations(uow.journey(f"J-{esc.journey_id:06d}"))
+        ):
+            raise NotPermitted(
+                f"escalation {escalation_id} is not about a journey that {scope} employs or hosts"
+            )
         if esc is None:
             raise NotFound(f"unknown escalation {escalation_id}")
-        if scope is not None:
-            uow.journey(f"J-{esc.journey_id:06d}", scope)  # refuses another organisation's escalation
         if esc.resolved_on is not None:
             raise InvalidInput(f"escalation {escalation_id} was already resolved on {esc.resolved_on}")
         esc.resolved_on, esc.resolved_by = on, actor

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+from lifecycle.clock import utc_now
 from lifecycle.domain import CheckView, JourneySnapshot, ReviewView, TeamReadiness, TrainingView
 from lifecycle.errors import ConflictError, NotFound, NotPermitted
 from lifecycle.pathways import Pathway, PathwayRegistry
@@ -20,16 +22,34 @@ from lifecycle.persistence.database import writer
 from lifecycle.persistence.models import Base, Candidate, Event, Journey, Organisation, Team
 from lifecycle.states import State
 
+EVENT_INSERT = insert(Event.__table__)  # built once: compiled once per set of columns, then cached
 CONFLICT = "the journey was changed by someone else meanwhile; reload it and try again"
 _REF = re.compile(r"^\s*([JC])-?0*(\d{1,12})\s*$", re.IGNORECASE)
+# Every id column is INTEGER: 32 bits on PostgreSQL, which refuses a larger value in a query
+# (NumericValueOutOfRange), as SQLite refuses one beyond 64 bits (OverflowError).
+MAX_ID = 2**31 - 1
 
 
 def parse_ref(ref: str, prefix: str) -> int:
+    """The id in `J-000123` / `C-000123`; a ref no id can have is unknown, like a missing one."""
     match = _REF.match(ref or "")
+    what = "journey" if prefix == "J" else "candidate"
     if not match or match.group(1).upper() != prefix:
-        what = "journey" if prefix == "J" else "candidate"
         raise NotFound(f"unknown {what} {ref!r} (expected {prefix}-000123)")
-    return int(match.group(2))
+    number = int(match.group(2))
+    if number > MAX_ID:
+        raise NotFound(f"unknown {what} {ref!r}")
+    return number
+
+
+class _Session(Session):
+    """The unit of work's session: `get()` with an id that no INTEGER column can hold (a 20-digit
+    escalation or outbox id someone typed) finds nothing, rather than failing in the driver."""
+
+    def get(self, entity: Any, ident: Any, **kwargs: Any) -> Any:
+        if isinstance(ident, int) and not -MAX_ID - 1 <= ident <= MAX_ID:
+            return None
+        return super().get(entity, ident, **kwargs)
 
 
 class UnitOfWork:
@@ -53,7 +73,7 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         if self._depth == 0:
-            self._session = Session(writer(self.engine), expire_on_commit=False, autoflush=True)
+            self._session = _Session(writer(self.engine), expire_on_commit=False, autoflush=True)
         self._depth += 1
         return self
 
@@ -124,21 +144,51 @@ class UnitOfWork:
     def pathway_of(self, journey: Journey) -> Pathway:
         return self.pathways.get(journey.pathway_id, journey.pathway_version)
 
-    def record_event(self, journey: Journey, *, actor: str, at: datetime, kind: str, **fields: Any) -> Event:
+    def record_event(self, journey: Journey, *, actor: str, at: datetime, kind: str, **fields: Any) -> None:
         # Touching the journey bumps its version, so a recorded fact conflicts with a
-        # concurrent transition exactly as two transitions do.
-        journey.updated_at = at
-        flag_modified(journey, "updated_at")  # an UPDATE (and a version bump) even if `at` is unchanged
-        event = Event(
-            journey=journey, occurred_at=at, actor=actor, kind=kind, detail=fields.pop("detail", {}), **fields
-        )
-        self.session.add(event)
-        return event
+        # concurrent transition exactly as two transitions do. `updated_at` is when the change was
+        # recorded, whatever `at` it is dated: the nightly sweep re-evaluates what changed since it
+        # last ran, and a back-dated change is still a change.
+        journey.updated_at = utc_now()
+        flag_modified(journey, "updated_at")  # an UPDATE (and a version bump) in the same microsecond too
+        if journey.id is None:
+            self.session.flush()  # a new journey: the event needs its id
+        # A plain INSERT: the event is never read back in the transaction that writes it, and the
+        # ORM's unit-of-work bookkeeping for it cost more than the statement itself.
+        params = {"journey_id": journey.id, "occurred_at": at, "actor": actor, "kind": kind,
+                  "detail": fields.pop("detail", {}), **fields}  # fmt: skip
+        self.session.execute(EVENT_INSERT, params)
 
 
 def _integrity_reason(exc: IntegrityError) -> str:
     text = str(exc.orig).splitlines()[0] if exc.orig else "constraint violated"
     return text[:200]
+
+
+class _OnFirstRead(Mapping[Any, Any]):
+    """A read-only mapping built on first use: most triggers' guards never read a journey's checks,
+    training or reviews, and each would otherwise cost a query on every transition."""
+
+    def __init__(self, build: Callable[[], dict[Any, Any]]):
+        self._build: Callable[[], dict[Any, Any]] | None = build
+        self._data: dict[Any, Any] = {}
+
+    def _loaded(self) -> dict[Any, Any]:
+        if self._build is not None:
+            self._data, self._build = self._build(), None
+        return self._data
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __repr__(self) -> str:
+        return repr(self._loaded())
 
 
 def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
@@ -149,26 +199,31 @@ def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
         pathway=pathway,
         paused_from=journey.paused_from,
         start_date=journey.start_date,
-        checks={
-            c.kind: CheckView(
-                kind=c.kind,
-                status=c.status,
-                waiting_on=c.waiting_on,
-                requested_on=c.requested_on,
-                completed_on=c.completed_on,
-                expires_on=c.expires_on,
-                approver=c.approver,
-                waiting_since=c.waiting_since,
-                update_service=c.update_service,
-            )
-            for c in journey.checks
-        },
-        training={
-            t.module: TrainingView(t.module, t.due_on, t.completed_on, t.refresher_due_on)
-            for t in journey.training
-        },
-        reviews={r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome) for r in journey.reviews},
+        checks=_OnFirstRead(lambda: {c.kind: check_view(c) for c in journey.checks}),  # type: ignore[arg-type]
+        training=_OnFirstRead(  # type: ignore[arg-type]
+            lambda: {
+                t.module: TrainingView(t.module, t.due_on, t.completed_on, t.refresher_due_on)
+                for t in journey.training
+            }
+        ),
+        reviews=_OnFirstRead(  # type: ignore[arg-type]
+            lambda: {r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome) for r in journey.reviews}
+        ),
         team=team_readiness(team) if team else None,
+    )
+
+
+def check_view(c: Any) -> CheckView:
+    return CheckView(
+        kind=c.kind,
+        status=c.status,
+        waiting_on=c.waiting_on,
+        requested_on=c.requested_on,
+        completed_on=c.completed_on,
+        expires_on=c.expires_on,
+        approver=c.approver,
+        waiting_since=c.waiting_since,
+        update_service=c.update_service,
     )
 
 

@@ -9,15 +9,20 @@ the journey's organisation and pathway (not the sweep's index by state), nothing
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import random
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from benchmarks.common import sweep_clock
 from benchmarks.population import AS_OF, generate, reset_sequences
+from lifecycle import service
+from lifecycle.clock import LONDON
+from lifecycle.errors import PeerpathError
 from lifecycle.pathways import builtin_registry
 from lifecycle.persistence.uow import UnitOfWork
+from lifecycle.states import CheckStatus, State
 from notifications.models import OutboxMessage
 from notifications.outbox import enqueue_planned
 from notifications.render import template_names
@@ -28,6 +33,7 @@ from rules.ruleset import RuleSet, load_rules, rule_paths
 from rules.sweep import SweepResult, sweep
 
 JOURNEYS = 300
+ACTOR = service.Actor("benchmark-correctness")
 REG = builtin_registry()
 RULESET: RuleSet = load_rules(rule_paths(None), templates=template_names(), pathways=REG)
 
@@ -103,7 +109,64 @@ def test_the_nightly_sweep_adds_what_a_from_scratch_evaluation_would(
     added = ledger(population) - recorded
     assert added == expected_new
     assert nightly.actions == len(added)
-    assert nightly.journeys == cold.journeys  # every open journey was looked at, windowed or not
+    # every open journey was accounted for: evaluated, or left alone because its schedule had
+    # nothing due and it had not changed
+    assert nightly.journeys + nightly.skipped == cold.journeys
+    assert nightly.skipped > nightly.journeys, "the schedule spared most journeys the evaluation"
+
+
+def _change_some(uow: UnitOfWork, rng: random.Random, day: date) -> int:
+    """What coordinators do during a day: pauses, resumptions, checks recorded, on a few journeys."""
+    with uow:
+        ids = [i for batch in journey_id_batches(uow.session, 100_000) for i in batch]
+    changed = 0
+    for journey_id in rng.sample(ids, 12):
+        ref, at = f"J-{journey_id:06d}", datetime.combine(day, time(11), tzinfo=LONDON)
+        with uow:
+            (facts,) = load_facts(uow.session, [journey_id], uow.pathways)
+        open_checks = [
+            c for c in facts.checks if c.status not in (CheckStatus.CLEARED, CheckStatus.NOT_REQUIRED)
+        ]
+        try:
+            if facts.state is State.PAUSED:
+                service.resume(uow, ACTOR, ref, at=at)
+            elif facts.state is State.CHECKS and open_checks:
+                status = rng.choice([CheckStatus.WAITING, CheckStatus.CLEARED])
+                service.record_check(
+                    uow,
+                    ACTOR,
+                    ref,
+                    open_checks[0].kind,
+                    status,
+                    on=day,
+                    at=at,
+                    **({"waiting_on": "candidate"} if status is CheckStatus.WAITING else {}),
+                )
+            else:
+                service.pause(uow, ACTOR, ref, "wellbeing plan agreed", at=at)
+            changed += 1
+        except PeerpathError:
+            pass  # not allowed in that state: a coordinator would have been told so
+    return changed
+
+
+def test_night_after_night_with_changes_the_sweep_adds_what_a_from_scratch_evaluation_would(
+    population: UnitOfWork,
+) -> None:
+    """Ten nights; each day some journeys change (some back-dated). Each night the scheduled sweep
+    must add exactly what evaluating every journey from scratch finds new."""
+    rng = random.Random(5)
+    first = AS_OF - timedelta(days=10)
+    run(population, first)
+    changed = skipped = 0
+    for night in (first + timedelta(days=n) for n in range(1, 11)):
+        changed += _change_some(population, rng, night - timedelta(days=rng.choice([1, 3])))
+        recorded = ledger(population)
+        expected_new = reference_keys(population, night) - recorded
+        result = run(population, night)
+        assert ledger(population) - recorded == expected_new, night
+        skipped += result.skipped
+    assert changed >= 30 and skipped > 0, (changed, skipped)
 
 
 def test_a_sweep_run_twice_for_a_date_adds_nothing(population: UnitOfWork) -> None:
