@@ -83,7 +83,8 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     )
     summary = (
         f"# Sweep {as_of} ({scope})\n\n"
-        f"- journeys evaluated: {result.journeys}\n- new actions: {result.actions} "
+        f"- journeys evaluated: {result.journeys} ({result.skipped} more unchanged with nothing due)\n"
+        f"- new actions: {result.actions} "
         f"({result.reminders} reminders, {result.escalations_opened} escalations)\n"
         f"- escalations closed (cause cleared or journey closed): {result.escalations_closed}\n"
         f"- with nobody holding the role: {result.unroutable}\n"

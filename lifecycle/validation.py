@@ -34,10 +34,10 @@ def escape_line(value: object) -> str:
     separators and other control or format characters are escaped as Python writes them (`\\n`,
     `\\x1f`, `\\u2028`); everything else is left as it is. For names and keys read from a file or
     typed by a person, which an error message repeats."""
-    return "".join(repr(ch)[1:-1] if _breaks_a_line(ch) else ch for ch in str(value))
+    return "".join(repr(ch)[1:-1] if breaks_a_line(ch) else ch for ch in str(value))
 
 
-def _breaks_a_line(ch: str) -> bool:
+def breaks_a_line(ch: str) -> bool:
     category = unicodedata.category(ch)
     return category.startswith("C") or category in ("Zl", "Zp")
 
@@ -48,7 +48,7 @@ def clean_note(value: str, what: str, *, max_length: int = 5000) -> str:
     text = unicodedata.normalize("NFC", value or "").replace("\r\n", "\n").strip()
     if not text or len(text) > max_length:
         raise InvalidInput(f"a {what} has 1 to {max_length} characters")
-    if any(ch not in "\n\t" and _breaks_a_line(ch) for ch in text):
+    if any(ch not in "\n\t" and breaks_a_line(ch) for ch in text):
         raise InvalidInput(f"{what} contains a control character")
     return text
 

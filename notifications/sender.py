@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from typing import Literal
 
 import aiosmtplib
@@ -61,7 +61,7 @@ class SmtpTransport:
         self._client = client
         return client
 
-    async def send(self, message: EmailMessage, recipient: str) -> Outcome:
+    async def send(self, message: Message, recipient: str) -> Outcome:
         try:
             client = await self._connected()
             errors, _ = await client.send_message(

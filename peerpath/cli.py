@@ -740,7 +740,8 @@ def sweep_cmd(
     # A partner's coordinator sweeps (or previews) its own journeys only.
     result = root.run_sweep(ctx.settings, day, dry_run=dry_run, employer=ctx.actor.scope)
     summary = {
-        "as_of": day, "dry_run": dry_run, "journeys": result.journeys, "actions": result.actions,
+        "as_of": day, "dry_run": dry_run, "journeys": result.journeys, "unchanged_not_due": result.skipped,
+        "actions": result.actions,
         "reminders": result.reminders, "escalations_opened": result.escalations_opened,
         "escalations_closed": result.escalations_closed, "unroutable": result.unroutable,
         "by_rule_and_organisation": [
@@ -758,7 +759,9 @@ def sweep_cmd(
     _table(f"Sweep {day}: actions by rule and organisation", ["rule", "organisation", "actions"],
            [[r["rule"], r["organisation"], r["actions"]] for r in summary["by_rule_and_organisation"]])  # fmt: skip
     typer.echo(
-        f"{result.journeys} journeys; {result.actions} new actions ({result.reminders} reminders, "
+        f"{result.journeys} journeys evaluated"
+        + (f" ({result.skipped} more unchanged with nothing due)" if result.skipped else "")
+        + f"; {result.actions} new actions ({result.reminders} reminders, "
         f"{result.escalations_opened} escalations); {result.escalations_closed} escalations closed"
         + (f"; {result.unroutable} with nobody to send to" if result.unroutable else "")
         + ("; dry run: nothing written" if dry_run else "")
