@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             record = run(url, args.journeys)
             profiler.disable()
             with (BENCH_DIR / f"profile-transitions-{kind}.txt").open("w") as out:
-                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
+                pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
         else:
             record = run(url, args.journeys)
     finally:

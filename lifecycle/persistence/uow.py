@@ -61,6 +61,7 @@ class UnitOfWork:
 
     def __init__(self, engine: Engine, pathways: PathwayRegistry):
         self.engine = engine
+        self._writer = writer(engine)  # made once: each `with uow:` opens a session on it
         self.pathways = pathways
         self._depth = 0
         self._session: Session | None = None
@@ -73,7 +74,7 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         if self._depth == 0:
-            self._session = _Session(writer(self.engine), expire_on_commit=False, autoflush=True)
+            self._session = _Session(self._writer, expire_on_commit=False, autoflush=True)
         self._depth += 1
         return self
 
