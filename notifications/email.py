@@ -7,17 +7,19 @@ from datetime import datetime, timedelta
 from email.charset import QP, Charset
 from email.encoders import encode_base64
 from email.header import Header
-from email.message import Message
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, parseaddr
 
 from lifecycle.errors import InvalidInput
 from lifecycle.validation import breaks_a_line
 from notifications.context import MessageContext
 from notifications.invites import invite
-from notifications.render import render
+from notifications.render import Rendered, render
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,43 @@ def _header(value: str, what: str) -> str:
 
 
 def _address(name: str, email: str) -> str:
-    local, at, domain = email.rpartition("@")
-    if not (at and local and domain) or any(ch.isspace() for ch in email):
-        raise InvalidInput(f"cannot address a message to {name!r} <{email}>: not an email address")
-    return formataddr((_header(name, "a name"), _header(email, "an address")), "utf-8")
+    """`Name <local@domain>` in ASCII: the domain in IDNA, a non-ASCII name as RFC 2047 words short
+    enough to fold (a long name in one word makes a line some servers refuse)."""
+    local, at, domain = _header(email, "an address").rpartition("@")
+    if not (at and local and domain) or parseaddr(email)[1] != email or not local.isascii():
+        raise InvalidInput(
+            f"cannot address a message to {name!r} <{email}>: not an address this message can carry"
+        )
+    try:
+        ascii_email = f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise InvalidInput(
+            f"cannot address a message to {name!r} <{email}>: the domain is not valid"
+        ) from None
+    name = _header(name, "a name")
+    if name.isascii():
+        return formataddr((name, ascii_email))
+    return f"{Header(name, 'utf-8').encode()} <{ascii_email}>"
+
+
+def _invitation(message: OutgoingMessage, sender: Sender, now: datetime, context: MessageContext) -> bytes:
+    assert message.invite is not None and context.starts_at is not None
+    return invite(
+        uid_seed=str(message.invite["uid_seed"]),
+        summary=str(message.invite["summary"]),
+        starts_at=context.starts_at,
+        duration=timedelta(minutes=int(message.invite["minutes"])),  # type: ignore[call-overload]
+        organiser_email=sender.reply_to or sender.address,
+        attendee_email=message.recipient_email,
+        location=context.location,
+        sequence=int(message.invite["sequence"]),  # type: ignore[call-overload]
+        dtstamp=now,
+    )
+
+
+def _needs_smtputf8(*emails: str | None) -> bool:
+    """An address whose local part is not ASCII can only travel as SMTPUTF8 (RFC 6531)."""
+    return any(e and not e.rpartition("@")[0].isascii() for e in emails)
 
 
 def _text(value: str) -> Header | str:
@@ -70,22 +105,16 @@ def _text(value: str) -> Header | str:
 def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
     context = MessageContext.model_validate(message.context)
     rendered = render(message.template, context)
+    if _needs_smtputf8(sender.address, message.recipient_email, sender.reply_to):
+        return _build_smtputf8(message, sender, now, context, rendered)
+    if not message.message_id.isascii():
+        raise InvalidInput("cannot use a message id that is not ASCII")
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(rendered.text, "plain", UTF8_QP))
     body.attach(MIMEText(rendered.html, "html", UTF8_QP))
     email: Message = body
     if message.invite and context.starts_at:
-        ics = invite(
-            uid_seed=str(message.invite["uid_seed"]),
-            summary=str(message.invite["summary"]),
-            starts_at=context.starts_at,
-            duration=timedelta(minutes=int(message.invite["minutes"])),  # type: ignore[call-overload]
-            organiser_email=sender.reply_to or sender.address,
-            attendee_email=message.recipient_email,
-            location=context.location,
-            sequence=int(message.invite["sequence"]),  # type: ignore[call-overload]
-            dtstamp=now,
-        )
+        ics = _invitation(message, sender, now, context)
         calendar = MIMEBase("text", "calendar", method="REQUEST", charset="utf-8")
         calendar.set_payload(ics)
         encode_base64(calendar)
@@ -101,4 +130,36 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
     email["Date"] = format_datetime(now)
     email["Message-ID"] = _header(message.message_id, "the message id")
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to robots
+    return email
+
+
+def _build_smtputf8(
+    message: OutgoingMessage, sender: Sender, now: datetime, context: MessageContext, rendered: Rendered
+) -> EmailMessage:
+    """The rare message to or from a non-ASCII local part: EmailMessage with the SMTP policy, which
+    aiosmtplib sends with SMTPUTF8 (the classic classes cannot carry such an address)."""
+
+    def address(name: str, email: str) -> Address:
+        local, _, domain = _header(email, "an address").rpartition("@")
+        try:
+            return Address(display_name=_header(name, "a name"), username=local, domain=domain)
+        except (ValueError, IndexError) as exc:
+            raise InvalidInput(f"cannot address a message to {name!r} <{email}>: {exc}") from None
+
+    email = EmailMessage(policy=SMTP)
+    email["From"] = address(sender.name, sender.address)
+    email["To"] = address(message.recipient_name, message.recipient_email)
+    if sender.reply_to:
+        email["Reply-To"] = address(sender.name, sender.reply_to)
+    email["Subject"] = _header(rendered.subject, "the subject")
+    email["Date"] = format_datetime(now)
+    email["Message-ID"] = _header(message.message_id, "the message id")
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(rendered.text)
+    email.add_alternative(rendered.html, subtype="html")
+    if message.invite and context.starts_at:
+        email.add_attachment(
+            _invitation(message, sender, now, context), maintype="text", subtype="calendar",
+            filename="invite.ics", params={"method": "REQUEST"},
+        )  # fmt: skip
     return email

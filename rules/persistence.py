@@ -123,8 +123,9 @@ def journey_id_batches(
     `as of` on their schedule, changed since the previous sweep started, or never scheduled under
     these rules and pathways."""
     if journey_ids is not None:
-        for start in range(0, len(journey_ids), batch_size):
-            yield journey_ids[start : start + batch_size]
+        chosen = sorted(set(journey_ids))  # batches are read by id range or list: sorted, once each
+        for start in range(0, len(chosen), batch_size):
+            yield chosen[start : start + batch_size]
         return
     last = 0
     stmt = select(Journey.id).where(Journey.state.in_(OPEN_STATES)).order_by(Journey.id).limit(batch_size)

@@ -29,6 +29,7 @@ from rules.model import Action, Role
 from rules.persistence import (
     Escalation,
     RuleAction,
+    RuleSchedule,
     SweepRun,
     closures,
     count_open,
@@ -162,7 +163,9 @@ def sweep(
     with uow:
         previous = _previous_run(uow.session, scope, as_of)
         run_id = None
-        if not dry_run:
+        # A sweep of chosen journeys says nothing about the others: it is not a run later sweeps
+        # may narrow their work by.
+        if not dry_run and journey_ids is None:
             run = SweepRun(as_of=as_of, scope=scope, started_at=utc_now())
             uow.add(run)
             uow.commit()
@@ -196,7 +199,10 @@ def sweep(
         with uow:
             if employer is None:
                 result.escalations_closed += _close_for_closed_journeys(uow.session, as_of)
-            uow.session.execute(update(SweepRun).where(SweepRun.id == run_id).values(completed_at=utc_now()))
+            if run_id is not None:
+                uow.session.execute(
+                    update(SweepRun).where(SweepRun.id == run_id).values(completed_at=utc_now())
+                )
             uow.commit()
     return result
 
@@ -206,14 +212,21 @@ def fingerprint(ruleset: RuleSet, pathways: PathwayRegistry) -> str:
     the bank holidays and the evaluator's own code. A schedule under another fingerprint is ignored."""
     import holidays
 
-    from rules import calendar, evaluator
+    from lifecycle import clock
+    from lifecycle import pathways as pathway_code
+    from rules import calendar, evaluator, persistence
+    from rules import ruleset as ruleset_code
 
     doc = {
         "rules": [r.model_dump(mode="json") for r in ruleset.rules],
         "overrides": [o.model_dump(mode="json") for o in ruleset.overrides],
         "pathways": [p.model_dump(mode="json") for p in pathways.all()],
         "holidays": holidays.__version__,
-        "code": [Path(m.__file__).read_text(encoding="utf-8") for m in (evaluator, calendar) if m.__file__],
+        "code": [
+            Path(m.__file__).read_text(encoding="utf-8")
+            for m in (evaluator, calendar, persistence, ruleset_code, pathway_code, clock)
+            if m.__file__
+        ],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -244,9 +257,17 @@ def _sweep_batch(
     causes: dict[int, set] = {}
     next_due: dict[int, date | None] = {}
     last_day, last_started = previous if previous else (None, None)
+    # Evaluated under these same rules and pathways before: the window below may apply. Otherwise
+    # (a rule or pathway changed) every step due is looked at again; the ledger stops repeats.
+    same_rules = set(
+        session.scalars(
+            select(RuleSchedule.journey_id).where(in_ids(RuleSchedule.journey_id, ids), RuleSchedule.fingerprint == print_)
+        )
+    ) if last_started else set()  # fmt: skip
     for j in facts:
         # Unchanged since the last completed sweep began: only steps due since then can be new.
-        since = last_day if last_started and j.updated_at and j.updated_at < last_started else None
+        unchanged = last_started and j.updated_at and j.updated_at < last_started and j.id in same_rules
+        since = last_day if unchanged else None
         effective = j.paused_from if j.state is State.PAUSED and j.paused_from else j.state
         evaluated = evaluate_journey(
             ruleset.for_state(j.employer, j.pathway.id, effective),

@@ -49,7 +49,7 @@ def population(engine: Engine) -> UnitOfWork:
     return UnitOfWork(engine, REG)
 
 
-def reference_keys(uow: UnitOfWork, as_of: date) -> set[str]:
+def reference_keys(uow: UnitOfWork, as_of: date, ruleset: RuleSet = RULESET) -> set[str]:
     """Every key due on `as_of`, evaluated journey by journey from scratch."""
     base = WorkingCalendar()
     keys: set[str] = set()
@@ -60,7 +60,7 @@ def reference_keys(uow: UnitOfWork, as_of: date) -> set[str]:
         assert ids, "the population has open journeys"
         for journey_id in ids:
             (facts,) = load_facts(session, [journey_id], uow.pathways)
-            rules = RULESET.for_journey(facts.employer, facts.pathway.id)
+            rules = ruleset.for_journey(facts.employer, facts.pathway.id)
             result = evaluate_journey(rules, facts, as_of, calendars.get(facts.employer, base))
             keys.update(a.key for a in result.actions)
     return keys
@@ -76,9 +76,9 @@ def outbox_count(uow: UnitOfWork) -> int:
         return int(uow.session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
 
 
-def run(uow: UnitOfWork, as_of: date, **kwargs: object) -> SweepResult:
+def run(uow: UnitOfWork, as_of: date, ruleset: RuleSet = RULESET, **kwargs: object) -> SweepResult:
     with sweep_clock(as_of):  # 02:30 London on the day, as the schedule runs it
-        return sweep(uow, RULESET, as_of, sink=sink, **kwargs)  # type: ignore[arg-type]
+        return sweep(uow, ruleset, as_of, sink=sink, **kwargs)  # type: ignore[arg-type]
 
 
 def test_the_batched_sweep_records_what_the_unbatched_evaluation_finds(population: UnitOfWork) -> None:
@@ -175,3 +175,23 @@ def test_a_sweep_run_twice_for_a_date_adds_nothing(population: UnitOfWork) -> No
     again = run(population, AS_OF)
     assert again.actions == 0
     assert (ledger(population), outbox_count(population)) == (recorded, messages)
+
+
+def test_after_the_rules_change_the_nightly_sweep_adds_what_a_from_scratch_evaluation_would(
+    population: UnitOfWork,
+) -> None:
+    """Every step brought forward (a tighter chase, as an override would make it): steps now due that
+    the previous night's rules had not reached must not be hidden by the schedule or the window."""
+    before = AS_OF - timedelta(days=1)
+    run(population, before)
+    recorded = ledger(population)
+    sooner = RuleSet(
+        rules=tuple(
+            r.model_copy(update={"steps": tuple(s.model_copy(update={"day": s.day // 2}) for s in r.steps)})
+            for r in RULESET.rules
+        )
+    )
+    expected_new = reference_keys(population, AS_OF, sooner) - recorded
+    result = run(population, AS_OF, sooner)
+    assert ledger(population) - recorded == expected_new
+    assert result.actions == len(expected_new) > 10, "the change brought steps forward"

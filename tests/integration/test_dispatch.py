@@ -9,6 +9,7 @@ slower than the client's timeout, and the server going down and coming back on t
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import random
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
@@ -208,6 +209,39 @@ def test_headers_and_both_parts(uow: UnitOfWork, world: dict[str, int], smtp: Re
         sent = row(uow, row_id)
         assert sent.status is OutboxStatus.SENT and sent.attempts == 1
         assert aware(sent.sent_at) == NOW and sent.last_error is None
+
+
+def test_international_names_and_domains_are_carried_in_valid_headers(
+    uow: UnitOfWork, world: dict[str, int], smtp: RecordingSmtpServer
+) -> None:
+    long_name = "李小龍" * 60  # 180 characters, 540 bytes of UTF-8: folded into short encoded words
+    _, idn = add_message(uow, world, to=("Zoë Brontë", "zoe@bücher.example"))
+    _, long = add_message(uow, world, to=(long_name, "lee@example.com"))
+    assert run(uow, smtp, Clock()).sent == 2
+    (first,) = smtp.by_message_id(idn)
+    assert address(first, "To").display_name == "Zoë Brontë"
+    assert address(first, "To").addr_spec == "zoe@xn--bcher-kva.example"  # the domain in IDNA
+    (second,) = smtp.by_message_id(long)
+    # the name comes back whole (Python's parser puts a space between the encoded words it was split into)
+    assert address(second, "To").display_name.replace(" ", "") == long_name
+    raw = second.as_bytes(policy=email.policy.SMTP)
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998, "a header line longer than RFC 5322 allows"
+
+
+def test_a_non_ascii_mailbox_is_built_for_smtputf8_and_a_broken_address_is_refused() -> None:
+    from notifications.email import OutgoingMessage, Sender, build
+
+    def built(to: str) -> EmailMessage:
+        outgoing = OutgoingMessage(
+            new_message_id(), "application-received", "José", to, context(NMH_NAME, recipient_name="José")
+        )
+        return build(outgoing, Sender(NMH_NAME, FROM, COORDINATOR[1]), NOW)  # type: ignore[return-value]
+
+    message = built("josé@example.com")  # only SMTPUTF8 can carry it: EmailMessage, sent as UTF-8
+    assert isinstance(message, EmailMessage) and address(message, "To").addr_spec == "josé@example.com"
+    for broken in ("a,b@example.com", "jo<se@example.com", "no-at-sign"):
+        with pytest.raises(InvalidInput, match="cannot address a message to"):
+            built(broken)
 
 
 def test_a_message_without_an_organisation_comes_from_peerpath(
