@@ -395,8 +395,14 @@ def apply_trigger(
             # Back in the state it was paused from: its clocks continue from when it first got there
             # (the paused interval itself is excluded by the rules), rather than restarting at zero.
             since = uow.entered_at(journey, dest) or at
-        _apply_effects(journey, pathway, trigger, source, ctx, host)
-        journey.state, journey.state_since = dest, since
+        columns = {"state": dest, "state_since": since, **_column_effects(trigger, source, ctx)}
+        touch = trigger in RECORD_EFFECTS
+        if touch:  # related records too: the ORM flush writes them with the journey
+            _record_effects(journey, pathway, trigger, ctx, host)
+            for key, value in columns.items():
+                setattr(journey, key, value)
+        else:
+            uow.update_journey(journey, columns)  # nothing else changes: one version-checked UPDATE
         detail: dict[str, object] = {}
         if start_date:
             detail["start_date"] = start_date.isoformat()
@@ -412,44 +418,53 @@ def apply_trigger(
             to_state=dest,
             reason=reason,
             detail=detail,
+            touch=touch,
         )
         uow.commit()
         return dest
 
 
-def _apply_effects(
-    journey: Journey,
-    pathway: Pathway,
-    trigger: Trigger,
-    source: State,
-    ctx: TriggerContext,
-    host: Team | None,
+# Transitions that create related records (checks, training, reviews, the host team): the ORM
+# flush writes those with the journey. Every other transition changes only the journey's columns.
+RECORD_EFFECTS = frozenset({Trigger.ACCEPT_OFFER, Trigger.START, Trigger.PLACE})
+
+
+def _column_effects(trigger: Trigger, source: State, ctx: TriggerContext) -> dict[str, object]:
+    """The journey's own columns a transition sets, besides its state."""
+    if trigger is Trigger.CLEAR:
+        return {"start_date": ctx.start_date}
+    if trigger is Trigger.START:
+        return {"start_date": ctx.today}
+    if trigger is Trigger.PLACE:
+        return {"placed_on": ctx.today}
+    if trigger is Trigger.PAUSE:
+        return {"paused_from": source}
+    if source is State.PAUSED:  # resume, or withdraw / leave while paused
+        return {"paused_from": None}
+    return {}
+
+
+def _record_effects(
+    journey: Journey, pathway: Pathway, trigger: Trigger, ctx: TriggerContext, host: Team | None
 ) -> None:
-    """The records a transition creates or closes, from the pathway's plans."""
+    """The records a transition creates, from the pathway's plans."""
     if trigger is Trigger.ACCEPT_OFFER:
         existing = {c.kind for c in journey.checks}
         for view in initial_checks(pathway):
             if view.kind not in existing:
                 journey.checks.append(Check(kind=view.kind, status=view.status))
-    elif trigger is Trigger.CLEAR:
-        journey.start_date = ctx.start_date
     elif trigger is Trigger.START:
-        journey.start_date = ctx.today
-        existing = {t.module: t for t in journey.training}
+        existing_training = {t.module: t for t in journey.training}
         for view in training_plan(pathway, ctx.today):
-            record = existing.get(view.module)
+            record = existing_training.get(view.module)
             if record is None:
                 journey.training.append(TrainingRecord(module=view.module, due_on=view.due_on))
             elif record.due_on is None:  # recorded before the start: it is due from the start too
                 record.due_on = view.due_on
     elif trigger is Trigger.PLACE:
-        journey.host_team, journey.placed_on = host, ctx.today
+        journey.host_team = host
         for view in review_plan(pathway, ctx.today):
             journey.reviews.append(ProbationReview(name=view.name, due_on=view.due_on))
-    elif trigger is Trigger.PAUSE:
-        journey.paused_from = source
-    elif source is State.PAUSED:  # resume, or withdraw / leave while paused
-        journey.paused_from = None
 
 
 def pause(uow: UnitOfWork, actor: Actor, ref: str, reason: str, *, at: datetime | None = None) -> State:
