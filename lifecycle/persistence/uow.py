@@ -8,7 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
@@ -22,6 +22,11 @@ from lifecycle.persistence.database import writer
 from lifecycle.persistence.models import Base, Candidate, Event, Journey, Organisation, Team
 from lifecycle.states import State
 
+# Built once: compiled once per set of columns, then cached (constructing them per call cost more
+# than running them).
+JOURNEY_UPDATE = update(Journey.__table__).where(
+    Journey.__table__.c.id == bindparam("id_"), Journey.__table__.c.version == bindparam("version_read")
+)
 EVENT_INSERT = insert(Event.__table__)  # built once: compiled once per set of columns, then cached
 CONFLICT = "the journey was changed by someone else meanwhile; reload it and try again"
 _REF = re.compile(r"^\s*([JC])-?0*(\d{1,12})\s*$", re.IGNORECASE)
@@ -149,12 +154,10 @@ class UnitOfWork:
         """Write a journey's own columns when nothing else in the transaction changes: one UPDATE
         checked against the version read (a concurrent change is a ConflictError, as with the ORM
         flush), several times cheaper than a flush. The loaded journey is kept in step."""
-        version = journey.version
-        values = {**columns, "updated_at": utc_now(), "version": version + 1}
-        table = Journey.__table__
+        values = {**columns, "updated_at": utc_now(), "version": journey.version + 1}
         with self.session.no_autoflush:
             result = self.session.execute(
-                update(table).where(table.c.id == journey.id, table.c.version == version).values(**values)
+                JOURNEY_UPDATE, {**values, "id_": journey.id, "version_read": journey.version}
             )
         if result.rowcount != 1:
             raise ConflictError(CONFLICT)
