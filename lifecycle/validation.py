@@ -76,8 +76,7 @@ def parse_date(value: str | date, what: str = "date") -> date:
             day = date.fromisoformat((value or "").strip())
         except ValueError:
             raise InvalidInput(f"{what} {value!r} is not a date (use YYYY-MM-DD)") from None
-    if not EARLIEST <= day <= LATEST:
-        raise InvalidInput(f"{what} {day} is out of range ({EARLIEST} to {LATEST})")
+    check_date_in_range(what, day)
     return day
 
 

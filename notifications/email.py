@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.charset import QP, Charset
@@ -122,15 +123,26 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
         email = MIMEMultipart("mixed")
         email.attach(body)
         email.attach(calendar)
-    email["From"] = _address(sender.name, sender.address)
-    email["To"] = _address(message.recipient_name, message.recipient_email)
+    _set_headers(email, message, sender, now, _address, _text(_header(rendered.subject, "the subject")))
+    return email
+
+
+def _set_headers(
+    email: Message,
+    message: OutgoingMessage,
+    sender: Sender,
+    now: datetime,
+    address: Callable[[str, str], object],
+    subject: object,
+) -> None:
+    email["From"] = address(sender.name, sender.address)
+    email["To"] = address(message.recipient_name, message.recipient_email)
     if sender.reply_to:
-        email["Reply-To"] = _address(sender.name, sender.reply_to)
-    email["Subject"] = _text(_header(rendered.subject, "the subject"))
+        email["Reply-To"] = address(sender.name, sender.reply_to)
+    email["Subject"] = subject
     email["Date"] = format_datetime(now)
     email["Message-ID"] = _header(message.message_id, "the message id")
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to robots
-    return email
 
 
 def _build_smtputf8(
@@ -147,14 +159,7 @@ def _build_smtputf8(
             raise InvalidInput(f"cannot address a message to {name!r} <{email}>: {exc}") from None
 
     email = EmailMessage(policy=SMTP)
-    email["From"] = address(sender.name, sender.address)
-    email["To"] = address(message.recipient_name, message.recipient_email)
-    if sender.reply_to:
-        email["Reply-To"] = address(sender.name, sender.reply_to)
-    email["Subject"] = _header(rendered.subject, "the subject")
-    email["Date"] = format_datetime(now)
-    email["Message-ID"] = _header(message.message_id, "the message id")
-    email["Auto-Submitted"] = "auto-generated"
+    _set_headers(email, message, sender, now, address, _header(rendered.subject, "the subject"))
     email.set_content(rendered.text)
     email.add_alternative(rendered.html, subtype="html")
     if message.invite and context.starts_at:

@@ -128,11 +128,7 @@ def journey_id_batches(
             yield chosen[start : start + batch_size]
         return
     last = 0
-    stmt = select(Journey.id).where(Journey.state.in_(OPEN_STATES)).order_by(Journey.id).limit(batch_size)
-    if employer:
-        stmt = stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id).where(
-            Organisation.code == employer
-        )
+    stmt = _open(select(Journey.id), employer).order_by(Journey.id).limit(batch_size)
     if scheduled:
         as_of, changed_since, fingerprint = scheduled
         stmt = stmt.outerjoin(RuleSchedule, RuleSchedule.journey_id == Journey.id).where(
@@ -150,12 +146,17 @@ def journey_id_batches(
 
 
 def count_open(session: Session, employer: str | None = None) -> int:
-    stmt = select(func.count()).select_from(Journey).where(Journey.state.in_(OPEN_STATES))
+    return int(session.scalar(_open(select(func.count()).select_from(Journey), employer)) or 0)
+
+
+def _open(stmt, employer: str | None):  # type: ignore[no-untyped-def]
+    """Restricted to open journeys; with `employer`, to those that organisation employs."""
+    stmt = stmt.where(Journey.state.in_(OPEN_STATES))
     if employer:
         stmt = stmt.join(Organisation, Journey.employer_organisation_id == Organisation.id).where(
             Organisation.code == employer
         )
-    return int(session.scalar(stmt) or 0)
+    return stmt
 
 
 def save_schedule(session: Session, next_due: dict[int, date | None], fingerprint: str) -> None:
