@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from lifecycle.pathways import Pathway, TrainingStage, add_months, review_due
-from lifecycle.states import CheckKind, CheckStatus, Party, ReviewOutcome, State
+from lifecycle.states import CheckKind, CheckStatus, DbsLevel, Party, ReviewOutcome, State, Workforce
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class CheckView:
     approver: str | None = None
     waiting_since: date | None = None  # when the current party got the ball
     update_service: bool | None = None
+    dbs_level: DbsLevel | None = None
+    dbs_workforce: Workforce | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class ReviewView:
     due_on: date
     held_on: date | None = None
     outcome: ReviewOutcome | None = None
+    skipped_by: str | None = None  # a named approver agreed it need not be held
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class TeamReadiness:
     team_briefed: bool
     role_description_agreed: bool
     peer_supervision_arranged: bool
+    supervised_places: int = 4  # PSWs in post the named supervisor can supervise
+    supervised_now: int = 0  # PSWs in post (probation or embedded) in the team now
 
     def missing(self) -> list[str]:
         missing = []
@@ -84,6 +89,7 @@ class TriggerContext:
     reason: str | None = None
     start_date: date | None = None
     team: TeamReadiness | None = None  # the team a `place` trigger places the journey in
+    capacity_override: bool = False  # the programme lead places beyond the supervised places
 
 
 # Plans: the records a transition creates. Pure functions of the pathway and dates.

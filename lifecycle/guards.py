@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lifecycle.checks import dbs_refusals
 from lifecycle.domain import JourneySnapshot, TriggerContext, outstanding_modules
 from lifecycle.pathways import TrainingStage, adult_first_refusal
 from lifecycle.states import EMPLOYED, RECRUITING, CheckKind, CheckStatus, ReviewOutcome, State
@@ -25,6 +26,8 @@ def blocking_checks_satisfied(journey: JourneySnapshot, ctx: TriggerContext) -> 
         elif check.status is CheckStatus.NOT_REQUIRED and journey.pathway.checks.spec(kind).required:
             reasons.append(f"{label} is required by the pathway")
         elif check.status in (CheckStatus.CLEARED, CheckStatus.NOT_REQUIRED):
+            if kind is CheckKind.DBS and check.status is CheckStatus.CLEARED:
+                reasons.extend(dbs_refusals(journey.pathway, check.dbs_level, check.dbs_workforce))
             if check.expires_on and check.expires_on <= (ctx.start_date or ctx.today):
                 reasons.append(f"{label} expires on {check.expires_on}, not after the start date")
         elif check.status is CheckStatus.WAIVED:
@@ -37,6 +40,8 @@ def blocking_checks_satisfied(journey: JourneySnapshot, ctx: TriggerContext) -> 
                 reasons.append(f"{label} cannot use DBS Adult First")
             elif not journey.pathway.checks.dbs.adult_first_available:
                 reasons.append(adult_first_refusal(journey.pathway.checks.dbs.level))
+            else:
+                reasons.extend(dbs_refusals(journey.pathway, check.dbs_level, check.dbs_workforce))
         elif check.status is CheckStatus.WAITING:
             who = check.waiting_on.label if check.waiting_on else "someone"
             since = f" since {check.requested_on}" if check.requested_on else ""
@@ -77,7 +82,13 @@ def team_ready(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
     missing = team.missing()
     if team.speciality != journey.pathway.speciality:
         missing.insert(0, f"a {team.speciality} team, not {journey.pathway.speciality}")
-    return [f"team {team.team_code} not ready: {', '.join(missing)}"] if missing else []
+    reasons = [f"team {team.team_code} not ready: {', '.join(missing)}"] if missing else []
+    if team.supervised_now >= team.supervised_places and not ctx.capacity_override:
+        reasons.append(
+            f"team {team.team_code} has no supervised place free "
+            f"({team.supervised_now} of {team.supervised_places} taken)"
+        )
+    return reasons
 
 
 def final_review_passed(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
@@ -87,6 +98,31 @@ def final_review_passed(journey: JourneySnapshot, ctx: TriggerContext) -> list[s
     if final.outcome is not ReviewOutcome.PASS:
         return [f"final probation review outcome is {final.outcome}, not pass"]
     return []
+
+
+def earlier_reviews_held(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
+    """Every scheduled review before the final one held, or skipped by a named approver."""
+    points = {p.name: p for p in journey.pathway.probation.reviews}
+    missing = [
+        name
+        for name, review in journey.reviews.items()
+        if name != "final"
+        and not (points.get(name) and points[name].optional)
+        and review.held_on is None
+        and not review.skipped_by
+    ]
+    return [f"{name} probation review not held" for name in missing]
+
+
+def probation_modules_done(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
+    missing = outstanding_modules(journey, tuple(TrainingStage))
+    return [f"training required by the end of probation not complete: {', '.join(missing)}"] if missing else []
+
+
+def review_outcome_terminate(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
+    if any(r.outcome is ReviewOutcome.TERMINATE for r in journey.reviews.values()):
+        return []
+    return ["only a probation review with the outcome terminate ends probation"]
 
 
 def reason_given(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
@@ -119,9 +155,13 @@ GUARDS: dict[str, Guard] = {
         placement_modules_done,
         team_ready,
         final_review_passed,
+        earlier_reviews_held,
+        probation_modules_done,
+        review_outcome_terminate,
         reason_given,
     )
 }
 GUARDS.update({f"paused_from_{s.value}": _paused_from(s) for s in State})
 GUARDS["paused_while_recruiting"] = _paused_while(RECRUITING, "for a journey paused before its start")
 GUARDS["paused_while_employed"] = _paused_while(EMPLOYED, "for a journey paused after its start")
+GUARDS["paused_during_probation"] = _paused_while((State.PROBATION,), "for a journey paused during probation")

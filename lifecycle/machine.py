@@ -40,7 +40,12 @@ TABLE: tuple[Row, ...] = (
     Row(T.START, (S.CLEARED,), S.INDUCTION, ("start_date_reached",)),
     Row(T.COMPLETE_INDUCTION, (S.INDUCTION,), S.TRAINING, ("induction_modules_done",)),
     Row(T.PLACE, (S.TRAINING,), S.PROBATION, ("placement_modules_done", "team_ready")),
-    Row(T.PASS_PROBATION, (S.PROBATION,), S.EMBEDDED, ("final_review_passed",)),
+    Row(
+        T.PASS_PROBATION,
+        (S.PROBATION,),
+        S.EMBEDDED,
+        ("final_review_passed", "earlier_reviews_held", "probation_modules_done"),
+    ),
     Row(
         T.REJECT,
         (S.APPLIED, S.SHORTLISTED, S.INTERVIEW_SCHEDULED, S.INTERVIEWED),
@@ -52,6 +57,9 @@ TABLE: tuple[Row, ...] = (
     Row(T.WITHDRAW, (S.PAUSED,), S.WITHDRAWN, ("paused_while_recruiting",)),
     Row(T.LEAVE, EMPLOYED, S.LEFT, ("reason_given",)),
     Row(T.LEAVE, (S.PAUSED,), S.LEFT, ("paused_while_employed", "reason_given")),
+    # Probation not passed: only from a review whose outcome is terminate; it cannot be undone.
+    Row(T.TERMINATE, (S.PROBATION,), S.LEFT, ("review_outcome_terminate",)),
+    Row(T.TERMINATE, (S.PAUSED,), S.LEFT, ("paused_during_probation", "review_outcome_terminate")),
     Row(T.PAUSE, PIPELINE, S.PAUSED),
     # Resuming returns to the state the journey was paused from: one row per possible origin.
     *(Row(T.RESUME, (S.PAUSED,), origin, (f"paused_from_{origin.value}",)) for origin in PIPELINE),

@@ -8,6 +8,8 @@ supervision cadence. A journey pins the pathway id and version it started on.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Iterable
 from datetime import date, timedelta
 from enum import StrEnum
@@ -199,43 +201,163 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
     return escape_line(f"{source}: {where}: {first['msg']}{more}")
 
 
-def _read_yaml(path: Path) -> object:
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
+    """The 1-based line of the deepest YAML node a pydantic error location reaches."""
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == str(part)), None)
+            if child is None:  # the key itself may be the problem (an unknown key, a bad enum key)
+                key = next((k for k, _ in node.value if getattr(k, "value", None) == str(part)), None)
+                return key.start_mark.line + 1 if key is not None else line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            return line
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def validation_problems(path: Path, text: str, error: ValidationError) -> list[str]:
+    """Every problem pydantic found, each as `file:line: field: reason`."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        root = None
+    problems = []
+    for err in error.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        problems.append(escape_line(f"{path.name}:{_line_of(root, tuple(err['loc']))}: {where}: {err['msg']}"))
+    return problems
+
+
+class PathwayErrors(InvalidInput):
+    """Every problem found in a folder of pathway files, each `file:line: field: reason`."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput(f"{escape_line(path.name)}: cannot read pathway file: {escape_line(problem)}") from exc
+
+
+def _parse_yaml(path: Path, text: str) -> object:
+    try:
+        return yaml.safe_load(text)
     except RecursionError:  # e.g. thousands of `[`: PyYAML composes nested collections recursively
         raise InvalidInput(f"{escape_line(path.name)}: cannot read pathway file: nested too deeply") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInput(
-            f"{escape_line(path.name)}: cannot read pathway file: {escape_line(problem)}"
+            f"{escape_line(path.name)}{line}: cannot read pathway file: {escape_line(problem)}"
         ) from exc
 
 
+def _read_yaml(path: Path) -> object:
+    return _parse_yaml(path, _read_text(path))
+
+
 def load_pathway(path: Path, library: ModuleLibrary) -> Pathway:
-    raw = _read_yaml(path)
+    pathway, problems = _load_pathway(path, library)
+    if problems:
+        raise InvalidInput(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    assert pathway is not None
+    return pathway
+
+
+def _load_pathway(path: Path, library: ModuleLibrary) -> tuple[Pathway | None, list[str]]:
+    """A pathway file, or every problem with it."""
+    try:
+        text = _read_text(path)
+        raw = _parse_yaml(path, text)
+    except InvalidInput as exc:
+        return None, [str(exc)]
     if not isinstance(raw, dict):
-        raise InvalidInput(f"{escape_line(path.name)}: a pathway file must be a mapping")
+        return None, [f"{escape_line(path.name)}:1: a pathway file must be a mapping"]
     try:
         pathway = Pathway.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(path.name, exc)) from exc
+        return None, validation_problems(path, text, exc)
     modules: dict[str, Module] = {}
-    for set_name in pathway.training.include:
+    problems = []
+    for index, set_name in enumerate(pathway.training.include):
         if set_name not in library.sets:
-            raise InvalidInput(f"{escape_line(path.name)}: training.include: unknown module set {set_name!r}")
+            line = _line_of(yaml.compose(text, Loader=yaml.SafeLoader), ("training", "include", index))
+            problems.append(f"{escape_line(path.name)}:{line}: training.include: unknown module set {set_name!r}")
+            continue
         modules.update((m.id, m) for m in library.sets[set_name])
+    if problems:
+        return None, problems
     modules.update((m.id, m) for m in pathway.training.modules)  # a pathway may override
-    return pathway.model_copy(update={"resolved_modules": tuple(modules.values())})
+    return pathway.model_copy(update={"resolved_modules": tuple(modules.values())}), []
 
 
 def load_library(directory: Path) -> ModuleLibrary:
     path = directory / MODULE_LIBRARY
     if not path.exists():
         return ModuleLibrary(sets={})
+    text = _read_text(path)
     try:
-        return ModuleLibrary.model_validate(_read_yaml(path))
+        return ModuleLibrary.model_validate(_parse_yaml(path, text))
     except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(path.name, exc)) from exc
+        raise PathwayErrors(validation_problems(path, text, exc)) from exc
+
+
+def definition_digest(pathway: Pathway) -> str:
+    """A digest of a pathway version's full definition: the same file gives the same digest."""
+    canonical = json.dumps(pathway.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_directory(directory: Path) -> tuple[list[tuple[Path, Pathway]], list[str]]:
+    """Every pathway in a folder (with the built-in module sets) and the file it came from, and
+    every problem found in the folder."""
+    if not directory.is_dir():
+        return [], [f"pathway directory {escape_line(str(directory))} does not exist"]
+    problems: list[str] = []
+    try:
+        extra = load_library(directory) if directory != BUILTIN_DIR else ModuleLibrary(sets={})
+    except PathwayErrors as exc:
+        problems.extend(exc.problems)
+        extra = ModuleLibrary(sets={})
+    except InvalidInput as exc:
+        problems.append(str(exc))
+        extra = ModuleLibrary(sets={})
+    merged = ModuleLibrary(sets={**load_library(BUILTIN_DIR).sets, **extra.sets})
+    found: list[tuple[Path, Pathway]] = []
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == MODULE_LIBRARY:
+            continue
+        pathway, errors = _load_pathway(path, merged)
+        problems.extend(errors)
+        if pathway is not None:
+            found.append((path, pathway))
+    return found, problems
+
+
+def _duplicates(found: list[tuple[Path, Pathway]]) -> list[str]:
+    seen: dict[tuple[str, int], Path] = {}
+    problems = []
+    for path, pathway in found:
+        first = seen.setdefault(pathway.key, path)
+        if first is not path:
+            where = "the built-in pathways" if first.parent == BUILTIN_DIR else escape_line(first.name)
+            problems.append(
+                f"{escape_line(path.name)}:1: pathway {pathway.id} version {pathway.version} "
+                f"is also defined in {where}"
+            )
+    return problems
 
 
 class PathwayRegistry:
@@ -250,17 +372,27 @@ class PathwayRegistry:
 
     @classmethod
     def from_directories(cls, *directories: Path) -> PathwayRegistry:
-        library = load_library(BUILTIN_DIR)
-        found: list[Pathway] = []
+        """Every pathway in the folders; every problem in them at once (PathwayErrors)."""
+        found: list[tuple[Path, Pathway]] = []
+        problems: list[str] = []
         for directory in directories:
-            if not directory.is_dir():
-                raise InvalidInput(f"pathway directory {directory} does not exist")
-            extra = load_library(directory) if directory != BUILTIN_DIR else ModuleLibrary(sets={})
-            merged = ModuleLibrary(sets={**library.sets, **extra.sets})
-            for path in sorted(directory.glob("*.yaml")):
-                if path.name != MODULE_LIBRARY:
-                    found.append(load_pathway(path, merged))
-        return cls(found)
+            pathways, errors = check_directory(directory)
+            found.extend(pathways)
+            problems.extend(errors)
+        problems.extend(_duplicates(found))
+        if problems:
+            raise PathwayErrors(problems)
+        return cls(p for _, p in found)
+
+    def with_pinned(self, pinned: Iterable[Pathway]) -> PathwayRegistry:
+        """These versions, with the stored definitions of versions journeys use in their place: a
+        journey keeps the definition it started on, whatever a machine's pathway files say."""
+        merged = dict(self._by_key)
+        merged.update((p.key, p) for p in pinned)
+        return PathwayRegistry(merged.values())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
 
     def get(self, pathway_id: str, version: int | None = None) -> Pathway:
         if version is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from lifecycle.checks import DEFAULT_WAITING_ON, dbs_refusals, waiting_refusal
 from lifecycle.clock import london_date, utc_now
 from lifecycle.domain import (
     TriggerContext,
@@ -17,9 +18,12 @@ from lifecycle.domain import (
     review_plan,
     training_plan,
 )
-from lifecycle.errors import ConflictError, InvalidInput, NotPermitted, TransitionRefused
+from lifecycle.errors import ConflictError, InvalidInput, NotFound, NotPermitted, TransitionRefused
+from lifecycle.guards import earlier_reviews_held, probation_modules_done
 from lifecycle.machine import machine_for, parse_trigger
 from lifecycle.pathways import Pathway, adult_first_refusal
+from lifecycle.permissions import TRIGGER_ACTIONS, Action
+from lifecycle.permissions import require as require_permission
 from lifecycle.persistence.models import (
     Candidate,
     Check,
@@ -49,15 +53,6 @@ from lifecycle.states import (
 )
 from lifecycle.validation import check_date_in_range, clean_code, clean_email, clean_text, parse_date
 
-# Who a check waits on once it is requested, unless the coordinator says otherwise.
-DEFAULT_WAITING_ON = {
-    CheckKind.IDENTITY: Party.CANDIDATE,
-    CheckKind.RIGHT_TO_WORK: Party.CANDIDATE,
-    CheckKind.REGISTRATION: Party.CANDIDATE,
-    CheckKind.REFERENCES: Party.REFEREE,
-    CheckKind.DBS: Party.DBS,
-    CheckKind.WORK_HEALTH: Party.OCCUPATIONAL_HEALTH,
-}
 DONE_STATUSES = (CheckStatus.CLEARED, CheckStatus.FAILED, CheckStatus.WAIVED, CheckStatus.ADULT_FIRST_CLEAR)
 
 
@@ -106,6 +101,12 @@ class Actor:
         if at:
             organisation = None if org.strip() == "*" else clean_code(org, "organisation")
         return cls(clean_text(name, "actor name", max_length=200), organisation)
+
+
+def authorise(actor: Actor, journey: Journey, action: Action) -> None:
+    """Refuse an action the actor's relation to the journey (employer, host) does not allow."""
+    host = journey.host_team.host_organisation.code if journey.host_team is not None else None
+    require_permission(action, scope=actor.scope, employer=journey.employer.code, host=host, ref=journey.ref)
 
 
 def _is_email(text: str) -> bool:
@@ -162,9 +163,11 @@ def add_contact(
     email: str,
     *,
     actor: Actor | None = None,
+    at: datetime | None = None,
 ) -> None:
+    code = clean_code(org_code, "organisation code")
     if actor:
-        actor.require(clean_code(org_code, "organisation code"), "add contacts")
+        actor.require(code, "add contacts")
     role = _enum(ContactRole, role, "contact role")
     contact = Contact(
         role=role,
@@ -172,11 +175,88 @@ def add_contact(
         email=clean_email(email, "contact email"),
     )
     with uow:
-        org = uow.organisation(clean_code(org_code, "organisation code"))
+        org = uow.organisation(code)
         if any(c.role is role and c.email == contact.email for c in org.contacts):
             return  # already recorded: adding it again changes nothing
         org.contacts.append(contact)
+        _org_event(uow, org, actor, at, "contact_added", {"contact": _contact_fields(contact)})
         uow.commit()
+
+
+def replace_contact(
+    uow: UnitOfWork,
+    org_code: str,
+    role: ContactRole | str,
+    email: str,
+    *,
+    new_name: str | None = None,
+    new_email: str | None = None,
+    actor: Actor | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Change a contact's name or address (a new person in the role, or a corrected spelling)."""
+    code = clean_code(org_code, "organisation code")
+    if actor:
+        actor.require(code, "change contacts")
+    if new_name is None and new_email is None:
+        raise InvalidInput("give the contact's new name, new email address or both")
+    with uow:
+        org = uow.organisation(code)
+        contact = _contact(org, _enum(ContactRole, role, "contact role"), clean_email(email, "contact email"))
+        before = _contact_fields(contact)
+        if new_name is not None:
+            contact.name = clean_text(new_name, "contact name", max_length=200)
+        if new_email is not None:
+            address = clean_email(new_email, "contact email")
+            if address != contact.email and any(
+                c.role is contact.role and c.email == address for c in org.contacts
+            ):
+                raise InvalidInput(f"{org.code} already has {contact.role.value} contact {address}")
+            contact.email = address
+        _org_event(uow, org, actor, at, "contact_replaced", {"from": before, "to": _contact_fields(contact)})
+        uow.commit()
+
+
+def remove_contact(
+    uow: UnitOfWork,
+    org_code: str,
+    role: ContactRole | str,
+    email: str,
+    *,
+    actor: Actor | None = None,
+    at: datetime | None = None,
+) -> None:
+    code = clean_code(org_code, "organisation code")
+    if actor:
+        actor.require(code, "remove contacts")
+    with uow:
+        org = uow.organisation(code)
+        contact = _contact(org, _enum(ContactRole, role, "contact role"), clean_email(email, "contact email"))
+        org.contacts.remove(contact)
+        _org_event(uow, org, actor, at, "contact_removed", {"contact": _contact_fields(contact)})
+        uow.commit()
+
+
+def _contact(org: Organisation, role: ContactRole, email: str) -> Contact:
+    found = next((c for c in org.contacts if c.role is role and c.email == email), None)
+    if found is None:
+        raise NotFound(f"{org.code} has no {role.value} contact {email}")
+    return found
+
+
+def _contact_fields(contact: Contact) -> dict[str, str]:
+    return {"role": ContactRole(contact.role).value, "name": contact.name, "email": contact.email}
+
+
+def _org_event(
+    uow: UnitOfWork,
+    org: Organisation,
+    actor: Actor | None,
+    at: datetime | None,
+    kind: str,
+    detail: dict[str, object],
+) -> None:
+    uow.record_org_event(org, actor=actor.name if actor else "system", at=_now(at), kind=kind, detail=detail)
 
 
 def add_team(
@@ -191,10 +271,13 @@ def add_team(
     team_briefed: bool = False,
     role_description_agreed: bool = False,
     peer_supervision_arranged: bool = False,
+    supervised_places: int = 4,
     actor: Actor | None = None,
+    at: datetime | None = None,
 ) -> str:
     if actor:
         actor.require(clean_code(host_org, "organisation code"), "add teams")
+    _check_places(supervised_places)
     code = clean_code(code, "team code")
     team = Team(
         code=code,
@@ -207,6 +290,7 @@ def add_team(
         team_briefed=team_briefed,
         role_description_agreed=role_description_agreed,
         peer_supervision_arranged=peer_supervision_arranged,
+        supervised_places=supervised_places,
     )
     with uow:
         if uow.session.query(Team.id).filter_by(code=code).first():
@@ -218,8 +302,28 @@ def add_team(
             )
         team.host_organisation = uow.organisation(clean_code(host_org, "organisation code"))
         uow.add(team)
+        _org_event(uow, team.host_organisation, actor, at, "team_added", {"team": code, **_team_fields(team)})
         uow.commit()
     return code
+
+
+TEAM_FIELDS = (
+    "supervisor_name",
+    "supervisor_email",
+    "team_briefed",
+    "role_description_agreed",
+    "peer_supervision_arranged",
+    "supervised_places",
+)
+
+
+def _team_fields(team: Team) -> dict[str, object]:
+    return {f: getattr(team, f) for f in TEAM_FIELDS}
+
+
+def _check_places(places: int | None) -> None:
+    if places is not None and not 0 <= places <= 50:
+        raise InvalidInput(f"supervised places must be between 0 and 50, not {places}")
 
 
 def update_team_readiness(
@@ -231,13 +335,17 @@ def update_team_readiness(
     team_briefed: bool | None = None,
     role_description_agreed: bool | None = None,
     peer_supervision_arranged: bool | None = None,
+    supervised_places: int | None = None,
     actor: Actor | None = None,
+    at: datetime | None = None,
 ) -> list[str]:
-    """Update a team's readiness checklist; returns what is still missing."""
+    """Update a team's readiness checklist and supervised places; returns what is still missing."""
+    _check_places(supervised_places)
     with uow:
         team = uow.team(clean_code(code, "team code"))
         if actor:
             actor.require(team.host_organisation.code, "change teams")
+        before = _team_fields(team)
         if supervisor_name is not None:
             team.supervisor_name = (
                 clean_text(supervisor_name, "supervisor name", max_length=200, required=False) or None
@@ -250,11 +358,24 @@ def update_team_readiness(
             ("team_briefed", team_briefed),
             ("role_description_agreed", role_description_agreed),
             ("peer_supervision_arranged", peer_supervision_arranged),
+            ("supervised_places", supervised_places),
         ):
             if value is not None:
                 setattr(team, field, value)
+        changes = _changes(before, _team_fields(team))
+        if changes:
+            _org_event(uow, team.host_organisation, actor, at, "team_changed", {"team": team.code, "changes": changes})
         uow.commit()
         return team_readiness(team).missing()
+
+
+def _changes(before: dict[str, object], after: dict[str, object]) -> dict[str, list[object]]:
+    """{field: [previous, new]} for every field whose value changed (dates as ISO strings)."""
+
+    def plain(value: object) -> object:
+        return value.isoformat() if isinstance(value, date) else value
+
+    return {k: [plain(before[k]), plain(after[k])] for k in after if before.get(k) != after[k]}
 
 
 # Applicants
@@ -340,6 +461,7 @@ def register_applicant(
             updated_at=at,
         )
         uow.add(journey)
+        uow.pin_pathway(pathway, at)  # journeys on this version read it from the database from now on
         uow.record_event(
             journey,
             actor=actor.name,
@@ -365,24 +487,34 @@ def apply_trigger(
     start_date: date | None = None,
     team: str | None = None,
     expected_version: int | None = None,
+    over_capacity: bool = False,
     at: datetime | None = None,
 ) -> State:
-    """Fire a trigger; returns the new state or raises TransitionRefused with every reason."""
+    """Fire a trigger; returns the new state or raises TransitionRefused with every reason.
+
+    `over_capacity` (the programme lead only, with a `reason`): place in a team whose supervised
+    places are all taken."""
     trigger = parse_trigger(trigger)
+    if over_capacity and actor.scope is not None:
+        raise NotPermitted("only the programme lead can place beyond a team's supervised places")
+    if over_capacity and not (reason and reason.strip()):
+        raise InvalidInput("placing beyond a team's supervised places needs a reason")
     at = _now(at)
     today = london_date(at)
     reason = clean_text(reason, "reason", max_length=500, required=False) or None if reason else None
     start_date = parse_date(start_date, "start date") if start_date else None
     with uow:
         journey = uow.journey(ref, actor.scope)
+        authorise(actor, journey, TRIGGER_ACTIONS[trigger])
         if expected_version is not None and journey.version != expected_version:
             raise ConflictError(
                 f"{journey.ref} is at version {journey.version}, not {expected_version}: someone changed it meanwhile"
             )
         pathway = uow.pathway_of(journey)
         host = uow.team(clean_code(team, "team code")) if team else None
+        readiness = team_readiness(host, uow.supervised_now(host)) if host else None
         ctx = TriggerContext(
-            today=today, reason=reason, start_date=start_date, team=team_readiness(host) if host else None
+            today=today, reason=reason, start_date=start_date, team=readiness, capacity_override=over_capacity
         )
         source = State(journey.state)
         dest = machine_for(pathway).decide(snapshot(journey, pathway), trigger, ctx)
@@ -408,6 +540,8 @@ def apply_trigger(
             detail["start_date"] = start_date.isoformat()
         if host:
             detail["team"] = host.code
+        if over_capacity:
+            detail["over_capacity"] = True
         uow.record_event(
             journey,
             actor=actor.name,
@@ -485,15 +619,36 @@ def leave(uow: UnitOfWork, actor: Actor, ref: str, reason: str, *, at: datetime 
     return apply_trigger(uow, actor, ref, Trigger.LEAVE, reason=reason, at=at)
 
 
-def place_in_team(uow: UnitOfWork, actor: Actor, ref: str, team: str, *, at: datetime | None = None) -> State:
-    return apply_trigger(uow, actor, ref, Trigger.PLACE, team=team, at=at)
+def place_in_team(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    team: str,
+    *,
+    over_capacity_reason: str | None = None,
+    at: datetime | None = None,
+) -> State:
+    """Place in a host team; the programme lead may place beyond its supervised places, with a reason."""
+    return apply_trigger(
+        uow, actor, ref, Trigger.PLACE, team=team, at=at,
+        reason=over_capacity_reason, over_capacity=over_capacity_reason is not None,
+    )  # fmt: skip
 
 
 # Recorded facts: checks, training, supervision, reviews
 
 
-def _open_journey(uow: UnitOfWork, actor: Actor, ref: str, what: str, allowed: tuple[State, ...]) -> Journey:
+def _open_journey(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    what: str,
+    allowed: tuple[State, ...],
+    action: Action | None = None,
+) -> Journey:
     journey = uow.journey(ref, actor.scope)
+    if action is not None:
+        authorise(actor, journey, action)
     state = State(journey.paused_from or journey.state)
     if state not in allowed:
         raise TransitionRefused(
@@ -503,6 +658,24 @@ def _open_journey(uow: UnitOfWork, actor: Actor, ref: str, what: str, allowed: t
 
 
 CHECK_STATES = (State.OFFERED, State.CHECKS, State.CLEARED, *EMPLOYED)
+
+
+CHECK_FIELDS = (
+    "status",
+    "waiting_on",
+    "requested_on",
+    "waiting_since",
+    "completed_on",
+    "expires_on",
+    "approver",
+    "dbs_level",
+    "dbs_workforce",
+    "update_service",
+)
+
+
+def _check_fields(check: Check) -> dict[str, object]:
+    return {f: getattr(check, f) for f in CHECK_FIELDS}
 
 
 def record_check(
@@ -520,27 +693,46 @@ def record_check(
     dbs_workforce: Workforce | str | None = None,
     update_service: bool | None = None,
     at: datetime | None = None,
-) -> None:
-    """Record a check's progress or result. Only the outcome is kept, never disclosure details."""
+) -> dict[str, list[object]]:
+    """Record a check's progress or result. Only the outcome is kept, never disclosure details.
+
+    Nothing recorded earlier is silently overwritten: a date is kept unless `on` gives a new one,
+    and the event lists every field's previous and new value (returned too)."""
     check_date_in_range("date", on)
     check_date_in_range("expiry date", expires_on)
     kind = _enum(CheckKind, kind, "check kind")
     status = _enum(CheckStatus, status, "check status")
     waiting = _enum(Party, waiting_on, "party") if waiting_on else None
+    level = _enum(DbsLevel, dbs_level, "DBS level") if dbs_level else None
+    workforce = _enum(Workforce, dbs_workforce, "workforce") if dbs_workforce else None
     at = _now(at)
-    on = on or london_date(at)
+    today = london_date(at)
+    dated = on is not None  # an explicit date is recorded (or refused), never ignored
+    on = on or today
+    if on > today:
+        raise InvalidInput(f"{kind.label} {status.value.replace('_', ' ')} on {on} is in the future")
     if status is CheckStatus.WAIVED and kind is not CheckKind.REFERENCES:
         raise InvalidInput(f"only references can be waived, not {kind.label}")
     if status is CheckStatus.WAIVED and not approver:
         raise InvalidInput("waiving references needs the named senior approver (--approver)")
     if status is CheckStatus.ADULT_FIRST_CLEAR and kind is not CheckKind.DBS:
         raise InvalidInput(f"DBS Adult First applies to the DBS check, not {kind.label}")
-    if (dbs_level or dbs_workforce or update_service is not None) and kind is not CheckKind.DBS:
+    if (level or workforce or update_service is not None) and kind is not CheckKind.DBS:
         raise InvalidInput("DBS level, workforce and Update Service apply to the DBS check only")
     if waiting and status is not CheckStatus.WAITING:
         raise InvalidInput("--waiting-on applies to a check that is waiting")
+    party = (waiting or DEFAULT_WAITING_ON[kind]) if status is CheckStatus.WAITING else None
+    if party is not None and (refusal := waiting_refusal(kind, party)):
+        raise InvalidInput(refusal)
+    action = (
+        Action.RECORD_DBS
+        if kind is CheckKind.DBS
+        else Action.WAIVE_REFERENCES
+        if status is CheckStatus.WAIVED
+        else Action.RECORD_CHECK
+    )
     with uow:
-        journey = _open_journey(uow, actor, ref, f"{kind.label} check", CHECK_STATES)
+        journey = _open_journey(uow, actor, ref, f"{kind.label} check", CHECK_STATES, action)
         pathway = uow.pathway_of(journey)
         if status is CheckStatus.NOT_REQUIRED and pathway.checks.spec(kind).required:
             raise InvalidInput(
@@ -552,36 +744,50 @@ def record_check(
         if check is None:
             check = Check(kind=kind, status=CheckStatus.NOT_STARTED)
             journey.checks.append(check)
+        before = _check_fields(check)
+        if kind is CheckKind.DBS:
+            level = level or check.dbs_level or pathway.checks.dbs.level
+            workforce = workforce or check.dbs_workforce or pathway.checks.dbs.workforce
+            recorded = status in (CheckStatus.CLEARED, CheckStatus.ADULT_FIRST_CLEAR, CheckStatus.WAITING)
+            if recorded and (reasons := dbs_refusals(pathway, level, workforce)):
+                raise InvalidInput("; ".join(reasons))
+            check.dbs_level, check.dbs_workforce = level, workforce
+            check.update_service = update_service if update_service is not None else check.update_service
         if status is CheckStatus.WAITING:
-            party = waiting or DEFAULT_WAITING_ON[kind]
-            if check.status is not CheckStatus.WAITING or check.waiting_on is not party:
-                check.waiting_since = on  # the ball moved: this party's clock starts now
+            assert party is not None
+            moved = check.status is not CheckStatus.WAITING or check.waiting_on is not party
+            if moved or dated:  # the ball moved (its clock starts), or a corrected date
+                check.waiting_since = on
             check.waiting_on = party
-            check.requested_on = check.requested_on or on
+            check.requested_on = min(check.requested_on, on) if check.requested_on and dated else (
+                check.requested_on or on
+            )
             check.completed_on = None
         else:
             check.waiting_on, check.waiting_since = None, None
-            check.completed_on = on if status in DONE_STATUSES else None
+            if status in DONE_STATUSES:
+                # The same result again (adding Update Service, say) keeps the date it was reached.
+                same = check.status is status and check.completed_on is not None
+                check.completed_on = check.completed_on if same and not dated else on
+                if check.requested_on and check.completed_on < check.requested_on:
+                    raise InvalidInput(
+                        f"{kind.label} {status.value.replace('_', ' ')} on {check.completed_on} is before "
+                        f"it was requested on {check.requested_on}"
+                    )
+            else:
+                check.completed_on = None
         check.status = status
         check.expires_on = expires_on if expires_on is not None else check.expires_on
         check.approver = clean_text(approver, "approver", max_length=200) if approver else check.approver
-        if kind is CheckKind.DBS:
-            check.dbs_level = (
-                _enum(DbsLevel, dbs_level, "DBS level")
-                if dbs_level
-                else check.dbs_level or pathway.checks.dbs.level
-            )
-            check.dbs_workforce = (
-                _enum(Workforce, dbs_workforce, "workforce")
-                if dbs_workforce
-                else check.dbs_workforce or pathway.checks.dbs.workforce
-            )
-            check.update_service = update_service if update_service is not None else check.update_service
-        detail = {"check": kind.value, "status": status.value, "on": on.isoformat()}
+        changes = _changes(before, _check_fields(check))
+        detail: dict[str, object] = {"check": kind.value, "status": status.value, "on": on.isoformat()}
         if check.waiting_on:
             detail["waiting_on"] = check.waiting_on.value
+        if changes:
+            detail["changes"] = changes
         uow.record_event(journey, actor=actor.name, at=at, kind="check", detail=detail)
         uow.commit()
+        return changes
 
 
 def record_training(
@@ -598,7 +804,7 @@ def record_training(
     at = _now(at)
     completed_on = completed_on or london_date(at)
     with uow:
-        journey = _open_journey(uow, actor, ref, "training", (State.CLEARED, *EMPLOYED))
+        journey = _open_journey(uow, actor, ref, "training", (State.CLEARED, *EMPLOYED), Action.RECORD_TRAINING)
         pathway = uow.pathway_of(journey)
         spec = pathway.module(module)
         record = next((t for t in journey.training if t.module == spec.id), None)
@@ -634,7 +840,9 @@ def record_supervision(
     kind = _enum(SupervisionKind, kind, "supervision kind")
     at = _now(at)
     with uow:
-        journey = _open_journey(uow, actor, ref, "supervision", (State.PROBATION, State.EMBEDDED))
+        journey = _open_journey(
+            uow, actor, ref, "supervision", (State.PROBATION, State.EMBEDDED), Action.RECORD_SUPERVISION
+        )
         if held_on and journey.placed_on and held_on < journey.placed_on:
             raise InvalidInput(
                 f"supervision held on {held_on} is before the placement on {journey.placed_on}"
@@ -650,6 +858,9 @@ def record_supervision(
 EXTENSION = timedelta(weeks=8)
 
 
+PROBATION_NOT_PASSED = "probation not passed"
+
+
 def record_review(
     uow: UnitOfWork,
     actor: Actor,
@@ -658,27 +869,107 @@ def record_review(
     outcome: ReviewOutcome | str,
     *,
     held_on: date | None = None,
+    recommend: bool = False,
     at: datetime | None = None,
-) -> None:
-    """Record a probation review. `extend` on the final review moves it on by eight weeks."""
+) -> State:
+    """Record a probation review; returns the journey's state afterwards.
+
+    `extend` on the final review moves it on by eight weeks; `terminate` at any review ends the
+    journey (left: probation not passed), for good. A final `pass` needs the earlier reviews held
+    (or skipped by a named approver) and the pathway's training complete. `recommend`: the host's
+    supervisor recommends the final outcome, which the employer then records."""
     check_date_in_range("date", held_on)
     outcome = _enum(ReviewOutcome, outcome, "review outcome")
     at = _now(at)
     held_on = held_on or london_date(at)
+    if held_on > london_date(at):
+        raise InvalidInput(f"review held on {held_on} is in the future")
+    if recommend:
+        action = Action.RECOMMEND_FINAL_REVIEW
+    elif outcome is ReviewOutcome.TERMINATE:
+        action = Action.TERMINATE
+    else:
+        action = Action.RECORD_FINAL_REVIEW if name == "final" else Action.RECORD_REVIEW
     with uow:
-        journey = _open_journey(uow, actor, ref, "a probation review", (State.PROBATION,))
-        review = next((r for r in journey.reviews if r.name == name), None)
-        if review is None:
-            known = ", ".join(r.name for r in journey.reviews)
-            raise InvalidInput(f"unknown review {name!r} for {journey.ref} (known: {known})")
+        journey = _open_journey(uow, actor, ref, "a probation review", (State.PROBATION,), action)
+        review = _review(journey, name)
         if journey.placed_on and held_on < journey.placed_on:
             raise InvalidInput(f"review held on {held_on} is before the placement on {journey.placed_on}")
+        if recommend:
+            if name != "final":
+                raise InvalidInput("a recommendation is recorded for the final review only")
+            review.recommended_outcome, review.recommended_by = outcome, actor.name
+            detail = {"review": name, "recommended": outcome.value, "on": held_on.isoformat()}
+            uow.record_event(journey, actor=actor.name, at=at, kind="review", detail=detail)
+            uow.commit()
+            return State(journey.state)
+        pathway = uow.pathway_of(journey)
+        if name == "final" and outcome is ReviewOutcome.PASS:
+            view = snapshot(journey, pathway)
+            ctx = TriggerContext(today=london_date(at))
+            if reasons := earlier_reviews_held(view, ctx) + probation_modules_done(view, ctx):
+                raise TransitionRefused(journey.ref, "record a final pass for", reasons)
+        previous = review.outcome
         review.held_on, review.outcome = held_on, outcome
         if name == "final" and outcome is ReviewOutcome.EXTEND:
             review.due_on, review.held_on, review.outcome = held_on + EXTENSION, None, None
         detail = {"review": name, "outcome": outcome.value, "held_on": held_on.isoformat()}
+        if previous is not None:
+            detail["previous_outcome"] = ReviewOutcome(previous).value
         uow.record_event(journey, actor=actor.name, at=at, kind="review", detail=detail)
+        if outcome is ReviewOutcome.TERMINATE:
+            _terminate(uow, actor, journey, pathway, at)
         uow.commit()
+        return State(journey.state)
+
+
+def _terminate(uow: UnitOfWork, actor: Actor, journey: Journey, pathway: Pathway, at: datetime) -> None:
+    """Probation not passed: the journey leaves, in the same transaction as the review."""
+    source = State(journey.state)
+    ctx = TriggerContext(today=london_date(at), reason=PROBATION_NOT_PASSED)
+    dest = machine_for(pathway).decide(snapshot(journey, pathway), Trigger.TERMINATE, ctx)
+    journey.state, journey.state_since = dest, at
+    for key, value in _column_effects(Trigger.TERMINATE, source, ctx).items():
+        setattr(journey, key, value)
+    uow.record_event(
+        journey, actor=actor.name, at=at, kind="transition", trigger=Trigger.TERMINATE.value,
+        from_state=source, to_state=dest, reason=PROBATION_NOT_PASSED, detail={},
+    )  # fmt: skip
+
+
+def skip_review(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    name: str,
+    *,
+    approver: str,
+    reason: str,
+    at: datetime | None = None,
+) -> None:
+    """A scheduled review that will not be held: a named approver agrees, with a reason."""
+    approver = clean_text(approver, "approver", max_length=200)
+    reason = clean_text(reason, "reason", max_length=500)
+    at = _now(at)
+    if name == "final":
+        raise InvalidInput("the final probation review cannot be skipped")
+    with uow:
+        journey = _open_journey(uow, actor, ref, "a probation review", (State.PROBATION,), Action.SKIP_REVIEW)
+        review = _review(journey, name)
+        if review.held_on is not None:
+            raise InvalidInput(f"the {name} probation review of {journey.ref} was held on {review.held_on}")
+        review.skipped_by = approver
+        detail = {"review": name, "skipped": True, "approver": approver}
+        uow.record_event(journey, actor=actor.name, at=at, kind="review", reason=reason, detail=detail)
+        uow.commit()
+
+
+def _review(journey: Journey, name: str) -> ProbationReview:
+    review = next((r for r in journey.reviews if r.name == name), None)
+    if review is None:
+        known = ", ".join(r.name for r in journey.reviews)
+        raise InvalidInput(f"unknown review {name!r} for {journey.ref} (known: {known})")
+    return review
 
 
 def _enum(cls, value, what):  # type: ignore[no-untyped-def]

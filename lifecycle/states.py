@@ -68,6 +68,7 @@ class Trigger(StrEnum):
     REJECT = "reject"
     WITHDRAW_OFFER = "withdraw_offer"
     LEAVE = "leave"
+    TERMINATE = "terminate"  # probation not passed: the review outcome ends the journey
 
 
 class CheckKind(StrEnum):

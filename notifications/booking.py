@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from lifecycle.errors import InvalidInput
 from lifecycle.persistence.models import Contact
 from lifecycle.persistence.uow import UnitOfWork
-from lifecycle.service import Actor, apply_trigger
+from lifecycle.permissions import Action
+from lifecycle.service import Actor, apply_trigger, authorise
 from lifecycle.states import ContactRole, State, SupervisionKind, Trigger
 from lifecycle.validation import check_date_in_range, clean_text
 from notifications.context import MessageContext
@@ -52,6 +53,7 @@ def book(
     now = at or datetime.now(UTC)
     with uow:
         journey = uow.journey(ref, actor.scope)
+        authorise(actor, journey, Action.BOOK)
         if kind == "interview":
             if journey.state is State.SHORTLISTED:
                 apply_trigger(uow, actor, ref, Trigger.SCHEDULE_INTERVIEW, at=now)

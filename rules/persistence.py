@@ -6,10 +6,22 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import (
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from lifecycle.clock import london_date
+from lifecycle.clock import london_date, utc_now
+from lifecycle.errors import InvalidInput
 from lifecycle.domain import CheckView, ReviewView, TrainingView
 from lifecycle.pathways import PathwayRegistry
 from lifecycle.persistence.models import (
@@ -298,25 +310,64 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
-def add_closures(uow, org_code: str, days: list[date], *, actor=None) -> int:  # type: ignore[no-untyped-def]
+def add_closures(uow, org_code: str, days: list[date], *, actor=None, at=None) -> int:  # type: ignore[no-untyped-def]
     """Record closure days for an organisation; days already recorded are skipped. An `actor` acting
     for a partner may add them only to its own organisation's calendar; the programme lead to any."""
+    with uow:
+        org, known = _closures_of(uow, org_code, actor, "add closure days")
+        new = sorted(set(days) - known)
+        uow.session.add_all(OrganisationClosure(organisation_id=org.id, day=d) for d in new)
+        if new:
+            _closure_event(uow, org, actor, at, "closure_added", new)
+        uow.commit()
+        return len(new)
+
+
+def list_closures(uow, org_code: str, *, actor=None) -> list[date]:  # type: ignore[no-untyped-def]
+    """An organisation's closure days, in order."""
+    with uow:
+        _, known = _closures_of(uow, org_code, actor, "see closure days")
+    return sorted(known)
+
+
+def remove_closures(uow, org_code: str, days: list[date], *, actor=None, at=None) -> int:  # type: ignore[no-untyped-def]
+    """Remove closure days (the organisation works on them after all); every day must be recorded."""
+    with uow:
+        org, known = _closures_of(uow, org_code, actor, "remove closure days")
+        unknown = sorted(set(days) - known)
+        if unknown:
+            listed = ", ".join(d.isoformat() for d in unknown)
+            raise InvalidInput(f"{org.code} has no closure day on {listed}")
+        gone = sorted(set(days))
+        uow.session.execute(
+            delete(OrganisationClosure).where(
+                OrganisationClosure.organisation_id == org.id, OrganisationClosure.day.in_(gone)
+            )
+        )
+        if gone:
+            _closure_event(uow, org, actor, at, "closure_removed", gone)
+        uow.commit()
+        return len(gone)
+
+
+def _closures_of(uow, org_code: str, actor, what: str):  # type: ignore[no-untyped-def]
     from lifecycle.validation import clean_code
 
     code = clean_code(org_code, "organisation code")
     if actor is not None:
-        actor.require(code, "add closure days")
-    with uow:
-        org = uow.organisation(code)
-        known = set(
-            uow.session.scalars(
-                select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id)
-            )
-        )
-        new = sorted(set(days) - known)
-        uow.session.add_all(OrganisationClosure(organisation_id=org.id, day=d) for d in new)
-        uow.commit()
-        return len(new)
+        actor.require(code, what)
+    org = uow.organisation(code)
+    known = set(
+        uow.session.scalars(select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id))
+    )
+    return org, known
+
+
+def _closure_event(uow, org, actor, at, kind: str, days: list[date]) -> None:  # type: ignore[no-untyped-def]
+    uow.record_org_event(
+        org, actor=actor.name if actor else "system", at=at or utc_now(), kind=kind,
+        detail={"days": [d.isoformat() for d in days]},
+    )  # fmt: skip
 
 
 def list_escalations(

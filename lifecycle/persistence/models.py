@@ -95,6 +95,8 @@ class Team(Base):
     team_briefed: Mapped[bool] = mapped_column(Boolean, default=False)
     role_description_agreed: Mapped[bool] = mapped_column(Boolean, default=False)
     peer_supervision_arranged: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How many PSWs in post (probation or embedded) the team's supervisor can supervise.
+    supervised_places: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
     host_organisation: Mapped[Organisation] = relationship()
 
 
@@ -205,6 +207,11 @@ class ProbationReview(Base):
     due_on: Mapped[date] = mapped_column(Date)
     held_on: Mapped[date | None] = mapped_column(Date)
     outcome: Mapped[ReviewOutcome | None] = mapped_column(_enum(ReviewOutcome, "review_outcome"))
+    # A review may be skipped only by a named approver (the reason is on the event).
+    skipped_by: Mapped[str | None] = mapped_column(String(200))
+    # The host's supervisor recommends the final outcome; the employer records it.
+    recommended_outcome: Mapped[ReviewOutcome | None] = mapped_column(_enum(ReviewOutcome, "review_outcome"))
+    recommended_by: Mapped[str | None] = mapped_column(String(200))
     journey: Mapped[Journey] = relationship(back_populates="reviews")
 
 
@@ -228,6 +235,33 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     journey: Mapped[Journey] = relationship()
+
+
+class OrganisationEvent(Base):
+    """Append-only log of changes to an organisation's own records: contacts, closure days, teams'
+    readiness and capacity, each with the previous and the new values."""
+
+    __tablename__ = "organisation_events"
+    __table_args__ = (Index("ix_organisation_events_org", "organisation_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # contact_added | contact_removed | closure_added | team ...
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    organisation: Mapped[Organisation] = relationship()
+
+
+class PathwayDefinition(Base):
+    """The full definition of every pathway version a journey has used, stored the first time it is
+    used: journeys are read against these, on any machine, whatever pathway files it has."""
+
+    __tablename__ = "pathway_definitions"
+    pathway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[dict[str, object]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SpecialCategoryKind(StrEnum):

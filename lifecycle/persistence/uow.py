@@ -8,8 +8,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -17,9 +17,18 @@ from sqlalchemy.orm.exc import StaleDataError
 from lifecycle.clock import utc_now
 from lifecycle.domain import CheckView, JourneySnapshot, ReviewView, TeamReadiness, TrainingView
 from lifecycle.errors import ConflictError, NotFound, NotPermitted
-from lifecycle.pathways import Pathway, PathwayRegistry
+from lifecycle.pathways import Pathway, PathwayRegistry, definition_digest
 from lifecycle.persistence.database import writer
-from lifecycle.persistence.models import Base, Candidate, Event, Journey, Organisation, Team
+from lifecycle.persistence.models import (
+    Base,
+    Candidate,
+    Event,
+    Journey,
+    Organisation,
+    OrganisationEvent,
+    PathwayDefinition,
+    Team,
+)
 from lifecycle.states import State
 
 # Built once: compiled once per set of columns, then cached (constructing them per call cost more
@@ -67,9 +76,18 @@ class UnitOfWork:
     def __init__(self, engine: Engine, pathways: PathwayRegistry):
         self.engine = engine
         self._writer = writer(engine)  # made once: each `with uow:` opens a session on it
-        self.pathways = pathways
+        self._files = pathways
+        self._pathways: PathwayRegistry | None = None
         self._depth = 0
         self._session: Session | None = None
+
+    @property
+    def pathways(self) -> PathwayRegistry:
+        """The pathway files' versions, with every version a journey has used as stored in the
+        database: a journey is read against the definition it started on, on any machine."""
+        if self._pathways is None:
+            self._pathways = self._files.with_pinned(load_pinned(self.engine))
+        return self._pathways
 
     @property
     def session(self) -> Session:
@@ -148,7 +166,48 @@ class UnitOfWork:
         )
 
     def pathway_of(self, journey: Journey) -> Pathway:
-        return self.pathways.get(journey.pathway_id, journey.pathway_version)
+        key = (journey.pathway_id, journey.pathway_version)
+        if key not in self.pathways:  # pinned by another process since this one loaded them
+            self._pathways = self._files.with_pinned(load_pinned(self.engine))
+        return self.pathways.get(*key)
+
+    def pin_pathway(self, pathway: Pathway, at: datetime) -> None:
+        """Store a pathway version's full definition the first time a journey uses it."""
+        key = (pathway.id, pathway.version)
+        if self.session.get(PathwayDefinition, key) is not None:
+            return
+        with self.session.begin_nested():  # a concurrent first use stored it: theirs is the same file
+            try:
+                self.session.add(
+                    PathwayDefinition(
+                        pathway_id=pathway.id, version=pathway.version, definition=pathway_definition(pathway),
+                        digest=definition_digest(pathway), stored_at=at,
+                    )
+                )  # fmt: skip
+                self.session.flush()
+            except IntegrityError:
+                pass
+
+    def supervised_now(self, team: Team) -> int:
+        """PSWs in post in a team (on probation or embedded, paused ones included)."""
+        in_post = (State.PROBATION, State.EMBEDDED)
+        return int(
+            self.session.scalar(
+                select(func.count(Journey.id)).where(
+                    Journey.host_team_id == team.id,
+                    Journey.state.in_(in_post) | (Journey.state == State.PAUSED) & Journey.paused_from.in_(in_post),
+                )
+            )
+            or 0
+        )
+
+    def record_org_event(
+        self, organisation: Organisation, *, actor: str, at: datetime, kind: str, detail: dict[str, Any]
+    ) -> None:
+        """A change to an organisation's own records, with its previous and new values."""
+        self.session.add(
+            OrganisationEvent(organisation=organisation, occurred_at=at, actor=actor, kind=kind, detail=detail)
+        )
 
     def update_journey(self, journey: Journey, columns: dict[str, Any]) -> None:
         """Write a journey's own columns when nothing else in the transaction changes: one UPDATE
@@ -181,6 +240,20 @@ class UnitOfWork:
         params = {"journey_id": journey.id, "occurred_at": at, "actor": actor, "kind": kind,
                   "detail": fields.pop("detail", {}), **fields}  # fmt: skip
         self.session.execute(EVENT_INSERT, params)
+
+
+def pathway_definition(pathway: Pathway) -> dict[str, Any]:
+    return pathway.model_dump(mode="json")
+
+
+def load_pinned(engine: Engine) -> list[Pathway]:
+    """Every stored pathway definition; none on a database that predates them."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(PathwayDefinition.definition)).scalars().all()
+    except (OperationalError, ProgrammingError):  # no such table yet: `db upgrade` will make it
+        return []
+    return [Pathway.model_validate(row) for row in rows]
 
 
 def _integrity_reason(exc: IntegrityError) -> str:
@@ -230,7 +303,9 @@ def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
             }
         ),
         reviews=_OnFirstRead(  # type: ignore[arg-type]
-            lambda: {r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome) for r in journey.reviews}
+            lambda: {
+                r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome, r.skipped_by) for r in journey.reviews
+            }
         ),
         team=team_readiness(team) if team else None,
     )
@@ -247,6 +322,8 @@ def check_view(c: Any) -> CheckView:
         approver=c.approver,
         waiting_since=c.waiting_since,
         update_service=c.update_service,
+        dbs_level=c.dbs_level,
+        dbs_workforce=c.dbs_workforce,
     )
 
 
@@ -258,7 +335,7 @@ def journey_organisations(journey: Journey) -> set[str]:
     return found
 
 
-def team_readiness(team: Team) -> TeamReadiness:
+def team_readiness(team: Team, supervised_now: int = 0) -> TeamReadiness:
     return TeamReadiness(
         team_code=team.code,
         speciality=team.speciality,
@@ -266,4 +343,6 @@ def team_readiness(team: Team) -> TeamReadiness:
         team_briefed=team.team_briefed,
         role_description_agreed=team.role_description_agreed,
         peer_supervision_arranged=team.peer_supervision_arranged,
+        supervised_places=team.supervised_places if team.supervised_places is not None else 4,
+        supervised_now=supervised_now,
     )

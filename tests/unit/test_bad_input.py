@@ -544,7 +544,7 @@ def check_pathway_file(tmp_path: Path, content: str | bytes) -> InvalidInput | N
     try:
         pathway = load_pathway(path, LIBRARY)
     except InvalidInput as error:
-        assert one_line(str(error)).startswith("local.yaml: "), str(error)
+        assert re.match(r"^local\.yaml(:\d+)?: ", one_line(str(error))), str(error)
         return error
     # Whatever loads is usable: its modules resolve and the registry accepts it beside the built-ins.
     assert pathway.resolved_modules is not None
@@ -580,7 +580,8 @@ def test_any_pathway_file_loads_or_fails_with_one_line(tmp_path_factory, content
 )
 def test_pathway_mistakes_are_one_line(tmp_path: Path, change: dict[str, Any], message: str) -> None:
     error = check_pathway_file(tmp_path, yaml_text(dict(HIV, **change), False))
-    assert error is not None and str(error).startswith(message)
+    assert error is not None and re.match(r"^local\.yaml:\d+: ", str(error)), error
+    assert re.sub(r"^local\.yaml:\d+: ", "local.yaml: ", str(error)).startswith(message)
 
 
 @pytest.mark.parametrize("where", ["top", "supervision"])

@@ -80,7 +80,7 @@ EXPECTED: dict[State, dict[Trigger, State]] = {
     },
     S.INDUCTION: {T.COMPLETE_INDUCTION: S.TRAINING, T.LEAVE: S.LEFT, T.PAUSE: S.PAUSED},
     S.TRAINING: {T.PLACE: S.PROBATION, T.LEAVE: S.LEFT, T.PAUSE: S.PAUSED},
-    S.PROBATION: {T.PASS_PROBATION: S.EMBEDDED, T.LEAVE: S.LEFT, T.PAUSE: S.PAUSED},
+    S.PROBATION: {T.PASS_PROBATION: S.EMBEDDED, T.LEAVE: S.LEFT, T.TERMINATE: S.LEFT, T.PAUSE: S.PAUSED},
     S.EMBEDDED: {T.LEAVE: S.LEFT, T.PAUSE: S.PAUSED},
     S.WITHDRAWN: {},
     S.NOT_APPOINTED: {},
@@ -98,7 +98,7 @@ BEFORE_START = (
 )
 AFTER_START = (S.INDUCTION, S.TRAINING, S.PROBATION, S.EMBEDDED)
 # What the table offers from PAUSED (before the paused_from guards are looked at).
-PAUSED_TRIGGERS = (T.RESUME, T.WITHDRAW, T.LEAVE)
+PAUSED_TRIGGERS = (T.RESUME, T.WITHDRAW, T.LEAVE, T.TERMINATE)
 
 
 def expected_from_paused(paused_from: State | None) -> dict[Trigger, State]:
@@ -110,6 +110,8 @@ def expected_from_paused(paused_from: State | None) -> dict[Trigger, State]:
         allowed[T.WITHDRAW] = S.WITHDRAWN
     if paused_from in AFTER_START:
         allowed[T.LEAVE] = S.LEFT
+    if paused_from is S.PROBATION:
+        allowed[T.TERMINATE] = S.LEFT
     return allowed
 
 
@@ -151,7 +153,11 @@ def all_clear_snapshot(pathway: Pathway, state: State, paused_from: State | None
             m.id: TrainingView(m.id, due_on=TODAY, completed_on=TODAY - timedelta(days=1))
             for m in pathway.resolved_modules
         },
-        reviews={"final": ReviewView("final", due_on=TODAY, held_on=TODAY, outcome=ReviewOutcome.PASS)},
+        reviews={
+            "final": ReviewView("final", due_on=TODAY, held_on=TODAY, outcome=ReviewOutcome.PASS),
+            # (a terminate outcome too, so that `terminate`'s guard is satisfied as well)
+            "first": ReviewView("first", due_on=TODAY, held_on=TODAY, outcome=ReviewOutcome.TERMINATE),
+        },
         team=ready_team(pathway),
     )
 
@@ -221,6 +227,8 @@ def test_transition_matrix(
             assert error.reasons == ["the state it was paused from is unknown"]
         elif trigger is T.WITHDRAW:
             assert error.reasons == ["only possible for a journey paused before its start"]
+        elif trigger is T.TERMINATE:
+            assert error.reasons == ["only possible for a journey paused during probation"]
         else:
             assert error.reasons == ["only possible for a journey paused after its start"]
         return
@@ -673,11 +681,13 @@ def test_not_required_satisfies_a_check_the_pathway_does_not_require_but_makes_b
 
 
 def _diagram_edges() -> set[str]:
-    return {
-        ln.strip()
-        for ln in mermaid_diagram().splitlines()
-        if "-->" in ln and not ln.strip().startswith("[*]")
-    }
+    """Every edge, one per trigger (mermaid writes `a --> b: leave | terminate` for two)."""
+    edges = set()
+    for ln in mermaid_diagram().splitlines():
+        if "-->" in ln and not ln.strip().startswith("[*]"):
+            arrow, _, labels = ln.strip().partition(": ")
+            edges |= {f"{arrow}: {label}" for label in labels.split(" | ")}
+    return edges
 
 
 def test_mermaid_has_an_edge_for_every_table_row() -> None:
@@ -696,6 +706,6 @@ def test_mermaid_edges_are_exactly_the_expected_matrix() -> None:
         for trigger, dest in row.items()
     }
     expected |= {f"paused --> {origin.value}: resume" for origin in (*BEFORE_START, *AFTER_START)}
-    expected |= {"paused --> withdrawn: withdraw", "paused --> left: leave"}
+    expected |= {"paused --> withdrawn: withdraw", "paused --> left: leave", "paused --> left: terminate"}
     assert _diagram_edges() == expected
     assert "[*] --> applied" in mermaid_diagram()
