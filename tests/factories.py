@@ -72,6 +72,12 @@ def journey_in(uow: UnitOfWork, state: State, n: int = 1, employer: str = "NMH")
     service.place_in_team(uow, ACTOR, ref, "CMHT-N", at=at(41))
     if state is State.PROBATION:
         return ref
+    # A final pass needs the earlier reviews held and the pathway's training complete.
+    for module in pathway.modules_for(TrainingStage.PROBATION):
+        service.record_training(uow, ACTOR, ref, module.id, at=at(41 + 12 * 7))
+    for point in pathway.probation.reviews:
+        if point.name != "final" and not point.optional:
+            service.record_review(uow, ACTOR, ref, point.name, "pass", at=at(41 + point.week * 7))
     service.record_review(uow, ACTOR, ref, "final", "pass", at=at(41 + 24 * 7))
     service.apply_trigger(uow, ACTOR, ref, "pass_probation", at=at(41 + 24 * 7))
     assert state is State.EMBEDDED, f"no recipe for {state}"
