@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
 
 from lifecycle import service
 from lifecycle.domain import (
@@ -34,8 +35,10 @@ from lifecycle.domain import (
 from lifecycle.errors import ConflictError, PeerpathError, TransitionRefused
 from lifecycle.guards import (
     blocking_checks_satisfied,
+    earlier_reviews_held,
     final_review_passed,
     placement_modules_done,
+    probation_modules_done,
     start_date_agreed,
     team_ready,
 )
@@ -124,6 +127,13 @@ class Observed:
 
 
 def readiness(team: Team) -> TeamReadiness:
+    session = object_session(team)
+    assert session is not None
+    # PSWs in post in the team: on probation or embedded, or paused from either.
+    in_post = [
+        j for j in session.scalars(select(Journey).where(Journey.host_team_id == team.id))
+        if State(j.paused_from or j.state) in (State.PROBATION, State.EMBEDDED)
+    ]  # fmt: skip
     return TeamReadiness(
         team_code=team.code,
         speciality=team.speciality,
@@ -131,6 +141,8 @@ def readiness(team: Team) -> TeamReadiness:
         team_briefed=bool(team.team_briefed),
         role_description_agreed=bool(team.role_description_agreed),
         peer_supervision_arranged=bool(team.peer_supervision_arranged),
+        supervised_places=team.supervised_places,
+        supervised_now=len(in_post),
     )
 
 
@@ -161,7 +173,7 @@ def observe(uow: UnitOfWork, journey_id: int) -> Observed:
             },
             reviews={
                 r.name: ReviewView(
-                    r.name, r.due_on, r.held_on, ReviewOutcome(r.outcome) if r.outcome else None
+                    r.name, r.due_on, r.held_on, ReviewOutcome(r.outcome) if r.outcome else None, r.skipped_by
                 )
                 for r in j.reviews
             },
@@ -394,6 +406,7 @@ class Run:
         at = self.tick()
         today = london_today(at)
         start_date = today + timedelta(days=start_offset) if start_offset is not None else None
+        ctx = self.context(today, reason, start_date, team)  # before: the team as the action found it
         try:
             if trigger == Trigger.PAUSE and reason:
                 dest = service.pause(self.uow, ACTOR, self.ref, reason, at=at)
@@ -410,13 +423,11 @@ class Run:
             assert observe(self.uow, self.id) == before, f"refused ({exc}) but the journey changed"
             if isinstance(exc, TransitionRefused):
                 # The pure machine, on our own snapshot, refuses with the very same reasons.
-                ctx = self.context(today, reason, start_date, team)
                 with pytest.raises(TransitionRefused) as pure:
                     machine_for(self.pathway).decide(before.snapshot, trigger, ctx)
                 assert str(pure.value) == str(exc)
             return False
 
-        ctx = self.context(today, reason, start_date, team)
         assert machine_for(self.pathway).decide(before.snapshot, trigger, ctx) is dest
         after = observe(self.uow, self.id)
         assert after.state is dest
@@ -455,6 +466,8 @@ class Run:
             self.verified.add(event_id)
         elif dest is State.EMBEDDED and before.state is State.PROBATION:
             assert final_review_passed(snap, ctx) == []
+            assert earlier_reviews_held(snap, ctx) == []
+            assert probation_modules_done(snap, ctx) == []
             final = snap.reviews["final"]
             assert final.held_on is not None and final.outcome is ReviewOutcome.PASS
             self.verified.add(event_id)
@@ -513,13 +526,32 @@ class Run:
             module = modules[action.module % len(modules)].id if action.module is not None else "juggling"
             self.train(module)
         elif isinstance(action, Review):
-            self.attempt_fact(
-                lambda at: service.record_review(
-                    self.uow, ACTOR, self.ref, action.name, action.outcome, at=at
-                )
-            )
+            self.review(action.name, action.outcome)
         else:  # pragma: no cover
             raise AssertionError(action)
+
+    def _review_call(self, name: str, outcome: str) -> Callable[[datetime], object]:
+        return lambda at: service.record_review(self.uow, ACTOR, self.ref, name, outcome, at=at)
+
+    def review(self, name: str, outcome: str) -> bool:
+        """A review is a recorded fact, except `terminate`, which also ends the journey (left)."""
+        call = self._review_call(name, outcome)
+        if outcome != "terminate":
+            return self.attempt_fact(call)
+        before = observe(self.uow, self.id)
+        try:
+            call(self.tick())
+        except PeerpathError as exc:
+            assert "\n" not in str(exc)
+            assert observe(self.uow, self.id) == before, f"refused ({exc}) but the journey changed"
+            return False
+        after = observe(self.uow, self.id)
+        assert before.snapshot.state in (State.PROBATION, State.PAUSED) and after.state is State.LEFT
+        added = new_events(self.uow, self.id, before.events)
+        assert [(e.kind, e.trigger, e.to_state) for e in added] == [
+            ("review", None, None), ("transition", "terminate", State.LEFT)
+        ]
+        return True
 
     def record_check(self, a: RecordCheck) -> bool:
         def call(at: datetime) -> None:
@@ -591,6 +623,16 @@ class Run:
                 self.attempt_trigger(Trigger.PLACE, team=self.team_code(step.team))
         elif state is State.PROBATION:
             final = snap.reviews.get("final")
+            if prepare:  # a final pass needs the earlier reviews held and the training complete
+                for m in self.pathway.resolved_modules:
+                    if not (rec := snap.training.get(m.id)) or rec.completed_on is None:
+                        self.train(m.id)
+                for point in self.pathway.probation.reviews:
+                    review = snap.reviews.get(point.name)
+                    if point.name != "final" and review is not None and review.held_on is None:
+                        self.attempt_fact(
+                            self._review_call(point.name, "pass")
+                        )
             if prepare and (final is None or final.outcome is not ReviewOutcome.PASS):
                 self.attempt_fact(
                     lambda at: service.record_review(self.uow, ACTOR, self.ref, "final", "pass", at=at)
