@@ -188,6 +188,28 @@ class UnitOfWork:
             except IntegrityError:
                 pass
 
+    def pin_used_pathways(self, at: datetime) -> int:
+        """Pin every pathway version existing journeys use that is not pinned yet (from the files);
+        returns how many were pinned."""
+        with self:
+            used = self.session.execute(select(Journey.pathway_id, Journey.pathway_version).distinct()).all()
+            pinned = 0
+            for pathway_id, version in used:
+                key = (pathway_id, version)
+                if self.session.get(PathwayDefinition, key) is None and key in self._files:
+                    self.pin_pathway(self._files.get(*key), at)
+                    pinned += 1
+            self.commit()
+        self._pathways = None
+        return pinned
+
+    def pinned_digests(self) -> dict[tuple[str, int], str]:
+        with self:
+            rows = self.session.execute(
+                select(PathwayDefinition.pathway_id, PathwayDefinition.version, PathwayDefinition.digest)
+            ).all()
+        return {(pid, version): digest for pid, version, digest in rows}
+
     def supervised_now(self, team: Team) -> int:
         """PSWs in post in a team (on probation or embedded, paused ones included)."""
         in_post = (State.PROBATION, State.EMBEDDED)
