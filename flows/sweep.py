@@ -20,7 +20,8 @@ from lifecycle.errors import InvalidInput
 from lifecycle.persistence.privacy import PurgeReport
 from peerpath import app
 from peerpath.settings import Settings, load_settings
-from rules.sweep import SweepResult, planned_rows
+from rules.preview import planned_rows
+from rules.sweep import SweepResult
 
 
 def _key(text: str) -> str:
@@ -105,7 +106,7 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
     from prefect.deployments import run_deployment
 
     from peerpath.digest import organisation_codes
-    from rules.sweep import close_for_closed_journeys
+    from rules.escalations import close_for_closed_journeys
 
     day = as_of or london_today()
 

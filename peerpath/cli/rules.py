@@ -22,7 +22,7 @@ def sweep_cmd(
     """Evaluate every open journey against the rules and record what is due (reminders, escalations)."""
     from lifecycle.clock import london_today
     from peerpath import app as root
-    from rules.sweep import planned_rows
+    from rules.preview import planned_rows
 
     ctx = context()
     day = optional_date(as_of, "as-of date") or london_today()
@@ -138,7 +138,7 @@ def escalation_resolve(
 ) -> None:
     """Resolve an escalation by hand."""
     from lifecycle.clock import london_today
-    from rules.sweep import resolve_escalation
+    from rules.escalations import resolve_escalation
 
     ctx = context()
     resolve_escalation(ctx.uow(), escalation_id, ctx.actor.name, note, london_today(), scope=ctx.actor.scope)
