@@ -103,9 +103,9 @@ class JourneyMachine:
             )
         reasons: list[str] = []
         for transition in candidates:
-            failed = [r for c in transition.conditions for r in GUARDS[c.func](journey, ctx)]
+            failed = [r for c in transition.conditions for r in GUARDS[str(c.func)](journey, ctx)]
             if not failed:
-                return State(transition.dest)
+                return State(str(transition.dest))
             reasons.extend(failed)
         if trigger is Trigger.RESUME:  # one row per origin: only the matching row's reasons matter
             reasons = [r for r in reasons if not r.startswith("was not paused from")] or [

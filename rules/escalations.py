@@ -4,8 +4,9 @@ by a person."""
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from lifecycle.persistence.models import Journey
@@ -48,10 +49,13 @@ def close_for_closed_journeys(uow: UnitOfWork, as_of: date) -> int:
 
 def close_closed_journeys(session: Session, as_of: date) -> int:
     closed_journeys = select(Journey.id).where(Journey.state.in_(CLOSED))
-    result = session.execute(
-        update(Escalation)
-        .where(Escalation.resolved_on.is_(None), Escalation.journey_id.in_(closed_journeys))
-        .values(resolved_on=as_of, resolution="journey closed", resolved_by="sweep")
+    result = cast(
+        CursorResult,
+        session.execute(
+            update(Escalation)
+            .where(Escalation.resolved_on.is_(None), Escalation.journey_id.in_(closed_journeys))
+            .values(resolved_on=as_of, resolution="journey closed", resolved_by="sweep")
+        ),
     )
     return int(result.rowcount or 0)
 

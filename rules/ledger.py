@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rules.evaluator import DueAction
@@ -28,14 +30,12 @@ def insert_new(session: Session, due: list[DueAction], as_of: date, now: datetim
     return {key: row_id for key, row_id in session.execute(stmt, rows)}
 
 
-def upsert_ignoring(session: Session, model: type, column: str):  # type: ignore[no-untyped-def]
+def upsert_ignoring(session: Session, model: type, column: str) -> postgresql.Insert | sqlite.Insert:
     """INSERT ... ON CONFLICT (column) DO NOTHING, for SQLite and PostgreSQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     # The table, not the mapped class: plain Core executemany, without the ORM's per-row bookkeeping.
-    return dialect_insert(model.__table__).on_conflict_do_nothing(index_elements=[column])
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=[column])
 
 
 def existing_keys(session: Session, keys: list[str]) -> set[str]:

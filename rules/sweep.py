@@ -15,8 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from lifecycle.clock import utc_now
@@ -51,7 +52,7 @@ from rules.schedule import fingerprint, previous_run
 __all__ = ["Planned", "Recipient", "SweepPass", "SweepResult", "close_for_closed_journeys", "fingerprint",
            "resolve_escalation", "sweep", "upsert_ignoring"]  # fmt: skip
 
-Sink = Callable[[Session, list[Planned], datetime], None]
+Sink = Callable[[Session, list[Planned], datetime], object]
 
 
 @dataclass
@@ -179,7 +180,7 @@ class SweepPass:
             if p.action.action is Action.ESCALATE
         ]  # fmt: skip
         if escalations:
-            session.execute(insert(Escalation.__table__), escalations)
+            session.execute(insert(cast(Table, Escalation.__table__)), escalations)
 
 
 def sweep(

@@ -29,8 +29,8 @@ from peerpath.cli import (
 from peerpath.cli._utilities import EXIT_CONFLICT, EXIT_UNREACHABLE, EXIT_USER_ERROR, start
 
 
-def _group(help: str, **options: bool) -> typer.Typer:
-    return typer.Typer(help=help, **{"no_args_is_help": True, **options})
+def _group(help: str, *, no_args_is_help: bool = True) -> typer.Typer:
+    return typer.Typer(help=help, no_args_is_help=no_args_is_help)
 
 
 app = typer.Typer(

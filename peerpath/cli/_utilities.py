@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -97,7 +98,7 @@ def print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
-def table(title: str | None, columns: list[str], rows: list[list[object]]) -> None:
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     from rich.table import Table
 
     shown = Table(title=title, title_justify="left", show_lines=False)

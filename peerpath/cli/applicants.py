@@ -117,6 +117,7 @@ def show_cmd(
     from lifecycle.clock import london_today
     from lifecycle.persistence.queries import events_of
     from lifecycle.persistence.uow import team_readiness
+    from lifecycle.states import CheckKind
     from rules.ball import ball_in_court, event_facts
     from rules.calendar import WorkingCalendar
     from rules.persistence import closures
@@ -127,7 +128,7 @@ def show_cmd(
         pathway = uow.pathway_of(j)
         events = events_of(uow.session, j.id)
         calendar = WorkingCalendar(closures(uow.session).get(j.employer.code, ()))
-        data = {
+        data: dict[str, Any] = {
             "journey": j.ref,
             "candidate": j.candidate.ref,
             "name": f"{j.candidate.first_name} {j.candidate.last_name}",
@@ -143,7 +144,7 @@ def show_cmd(
             "checks": [
                 {"check": c.kind.value, "status": c.status.value, "waiting_on": c.waiting_on, "requested_on": c.requested_on,
                  "completed_on": c.completed_on, "expires_on": c.expires_on}
-                for c in sorted(j.checks, key=lambda c: list(type(c.kind)).index(c.kind))
+                for c in sorted(j.checks, key=lambda c: list(CheckKind).index(c.kind))
             ],
             "training": {"completed": sum(1 for t in j.training if t.completed_on), "modules": len(j.training)},
             "reviews": [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from peerpath.cli._utilities import context, fail, optional_date, print_json
+from peerpath.cli._utilities import context, fail, print_json
 from peerpath.cli.reports import (
     AsOf,
     By,
@@ -161,8 +161,9 @@ def backtest_cmd(
     from insight.forecast import Settings, backtest
     from lifecycle.pathways import builtin_registry
     from lifecycle.persistence.database import make_engine
+    from lifecycle.validation import parse_date
 
-    cuts = [optional_date(c, "cut") for c in (cut or ["2025-01-01", "2025-04-01", "2025-07-01"])]
+    cuts = [parse_date(c, "cut") for c in (cut or ["2025-01-01", "2025-04-01", "2025-07-01"])]
     if any(c.day != 1 for c in cuts):
         fail("cut dates must be the 1st of a month (the forecast's first month)")
     with tempfile.TemporaryDirectory(prefix="peerpath-backtest-") as tmp:

@@ -92,8 +92,8 @@ def book_cmd(
         starts_at = starts_at.replace(tzinfo=LONDON)
     ctx = context()
     sequence = book(
-        ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name
-    )  # type: ignore[arg-type]
+        ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name  # type: ignore[arg-type]
+    )
     typer.echo(
         f"{journey.upper()}: {kind} booked for {starts_at:%Y-%m-%d %H:%M}"
         + (" (update sent)" if sequence else "")

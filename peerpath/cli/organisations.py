@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,7 +43,7 @@ def org_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     uow = context().uow()
     with uow:
         orgs = uow.session.scalars(select(Organisation).order_by(Organisation.code)).all()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "code": o.code,
                 "name": o.name,
@@ -133,7 +133,7 @@ def team_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
     uow = context().uow()
     with uow:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "code": t.code,
                 "name": t.name,

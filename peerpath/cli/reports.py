@@ -121,7 +121,7 @@ def emit(
         return print_json(data)
     shown = by or DEFAULT_BY.get(report.kind)
     table_rows = only_by(rows, shown)
-    drop = ("dimension",) if shown else ()
+    drop: tuple[str, ...] = ("dimension",) if shown else ()
     if shown == "programme":
         drop = ("dimension", "group")
     scope = f" ({report.organisation})" if report.organisation else ""

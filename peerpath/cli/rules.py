@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,7 +28,7 @@ def sweep_cmd(
     day = optional_date(as_of, "as-of date") or london_today()
     # A partner's coordinator sweeps (or previews) its own journeys only.
     result = root.run_sweep(ctx.settings, day, dry_run=dry_run, employer=ctx.actor.scope)
-    summary = {
+    summary: dict[str, Any] = {
         "as_of": day, "dry_run": dry_run, "journeys": result.journeys, "unchanged_not_due": result.skipped,
         "actions": result.actions,
         "reminders": result.reminders, "escalations_opened": result.escalations_opened,
@@ -84,7 +84,7 @@ def rules_show(
     org_code = org.upper() if org else None
     rules = ruleset.for_journey(org_code or "", pathway or "")
     applied = ruleset.applied_overrides(org_code, pathway)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "rule": r.name, "enabled": r.enabled, "clock": r.clock.value, "before_days": r.before_days, "days": r.days.value,
             "steps": [f"day {s.day}: {s.action.value} {s.to.value} ({s.template})" for s in r.steps],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,7 +26,7 @@ def pathways_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     from peerpath import app as root
 
     registry = root.pathways(context().settings)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": p.id,
             "version": p.version,
