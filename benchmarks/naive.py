@@ -103,7 +103,7 @@ def run_loop(url: str) -> tuple[float, int]:
             step(journey_id)
         seconds = time.perf_counter() - started
     step.uow.engine.dispose()
-    return seconds, step.result.actions
+    return seconds, step.sweep_pass.result.actions
 
 
 @contextmanager

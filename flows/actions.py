@@ -46,7 +46,9 @@ async def record_check(check: RecordCheck) -> str | State:
 @flow(name="apply-trigger", retries=0)
 async def apply_trigger(action: ApplyTrigger) -> str | State:
     """Move a journey on (shortlist, offer, clear, start...), with a reason where one is needed."""
-    command = c.ApplyTrigger(action.journey, action.trigger, reason=action.reason, start_date=action.start_date)
+    command = c.ApplyTrigger(
+        action.journey, action.trigger, reason=action.reason, start_date=action.start_date
+    )
     return await run_command(action, command)
 
 
@@ -66,7 +68,9 @@ async def record_training(training: RecordTraining) -> str | State:
 @flow(name="record-supervision", retries=0)
 async def record_supervision(session: RecordSupervision) -> str | State:
     """Record a supervision session, held or missed."""
-    command = c.RecordSupervision(session.journey, session.kind, due_on=session.due_on, held_on=session.held_on)
+    command = c.RecordSupervision(
+        session.journey, session.kind, due_on=session.due_on, held_on=session.held_on
+    )
     return await run_command(session, command)
 
 
