@@ -533,7 +533,7 @@ def supervision(
         mv = moves.get(jid, [])
         left = first_entry(mv, State.LEFT)
         end = min(left, day) if left else day
-        active = (end - j.placed_on).days - paused_days(pauses(mv), j.placed_on, end)  # type: ignore[operator]
+        active = (end - j.placed_on).days - paused_days(pauses(mv), j.placed_on, end)
         pathway = registry.get(j.pathway, j.version)
         keys = [("programme", PROGRAMME), ("organisation", j.host or j.employer), ("team", j.team or "-")]
         for kind, cadence in pathway.supervision.items():

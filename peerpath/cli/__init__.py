@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("aborted", err=True)
         return 130
     except typer.TyperException as exc:  # usage errors: unknown command or option, bad value
-        typer.echo(f"error: {exc.format_message()}", err=True)  # type: ignore[attr-defined]
+        typer.echo(f"error: {exc.format_message()}", err=True)
         return EXIT_USER_ERROR
     except ConflictError as exc:
         typer.echo(f"error: {exc}", err=True)
