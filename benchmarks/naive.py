@@ -54,32 +54,22 @@ class PerJourney:
     naive design would)."""
 
     def __init__(self, url: str, as_of: date):
-        from rules.calendar import WorkingCalendar
-        from rules.persistence import closures
-        from rules.sweep import Directory, SweepResult, _previous_run, fingerprint
+        from rules.schedule import previous_run
+        from rules.sweep import SweepPass, SweepResult
 
-        self.uow, self.ruleset, self.sink = sweep_inputs(url)
-        self.as_of = as_of
-        self.base = WorkingCalendar()
-        self.result = SweepResult(as_of=as_of, dry_run=False)
+        self.uow, ruleset, sink = sweep_inputs(url)
+        result = SweepResult(as_of=as_of, dry_run=False)
         with self.uow:
-            self.directory = Directory(self.uow.session)
-            self.calendars = {o: self.base.with_closures(d) for o, d in closures(self.uow.session).items()}
-            self.previous = _previous_run(self.uow.session, "*", as_of)
-        self.fingerprint = fingerprint(self.ruleset, self.uow.pathways)
+            previous = previous_run(self.uow.session, "*", as_of)
+            self.sweep_pass = SweepPass.load(self.uow, ruleset, as_of, result, sink=sink, previous=previous)
         self.ids = open_ids(self.uow)
 
     def __call__(self, journey_id: int) -> int:
-        from rules.sweep import _sweep_batch
-
-        before = self.result.actions
+        before = self.sweep_pass.result.actions
         with self.uow:
-            _sweep_batch(
-                self.uow, self.ruleset, self.as_of, [journey_id], self.directory, self.calendars, self.base,
-                self.result, self.sink, False, self.previous, self.fingerprint,
-            )  # fmt: skip
+            self.sweep_pass.batch([journey_id])
             self.uow.commit()
-        return self.result.actions - before
+        return self.sweep_pass.result.actions - before
 
 
 def prepare(url: str, workload: str) -> None:
@@ -113,7 +103,7 @@ def run_loop(url: str) -> tuple[float, int]:
             step(journey_id)
         seconds = time.perf_counter() - started
     step.uow.engine.dispose()
-    return seconds, step.result.actions
+    return seconds, step.sweep_pass.result.actions
 
 
 @contextmanager

@@ -7,7 +7,9 @@ costs milliseconds against the API, a journey microseconds.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import date
+from typing import TYPE_CHECKING, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -20,7 +22,11 @@ from lifecycle.errors import InvalidInput
 from lifecycle.persistence.privacy import PurgeReport
 from peerpath import app
 from peerpath.settings import Settings, load_settings
-from rules.sweep import SweepResult, planned_rows
+from rules.preview import planned_rows
+from rules.sweep import SweepResult
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 
 def _key(text: str) -> str:
@@ -68,13 +74,14 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     )
     if isinstance(purged, State):
         return purged
+    sent: dict[str, int] = {"sent": 0, "retrying": 0, "dead": 0}
     if not load_settings().smtp_host:
         logger.warning("no SMTP server configured: %d messages stay queued in the outbox", result.actions)
-        sent: dict[str, int] | State = {"sent": 0, "retrying": 0, "dead": 0}
     else:
-        sent = await send_outbox()
-        if isinstance(sent, State):
-            return refused(sent)
+        dispatched = await send_outbox()
+        if isinstance(dispatched, State):
+            return refused(dispatched)
+        sent = dispatched
     scope = options.organisation or "all organisations"
     await _report(
         result,
@@ -105,7 +112,7 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
     from prefect.deployments import run_deployment
 
     from peerpath.digest import organisation_codes
-    from rules.sweep import close_for_closed_journeys
+    from rules.escalations import close_for_closed_journeys
 
     day = as_of or london_today()
 
@@ -119,11 +126,14 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
         return orgs
     runs = await asyncio.gather(
         *(
-            run_deployment(
-                "nightly-sweep/partition",
-                parameters={"options": {"as_of": day.isoformat(), "organisation": code}},
-                as_subflow=True,
-                timeout=None,
+            cast(
+                "Awaitable[FlowRun]",  # run_deployment is sync-compatible: awaited here, a coroutine
+                run_deployment(
+                    "nightly-sweep/partition",
+                    parameters={"options": {"as_of": day.isoformat(), "organisation": code}},
+                    as_subflow=True,
+                    timeout=None,
+                ),
             )
             for code in orgs
         )

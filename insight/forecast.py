@@ -85,10 +85,11 @@ class StageTable:
             n_adv = np.add.reduceat((o == 1).astype(int), first)
             n_drp = np.add.reduceat((o == 2).astype(int), first)
             for t, n, a, b in zip(uniq, at_risk, n_adv, n_drp, strict=True):
-                if a:
-                    times.append(t), adv.append(True), drp.append(survival * a / n)
-                if b:
-                    times.append(t), adv.append(False), drp.append(survival * b / n)
+                for count, advanced in ((a, True), (b, False)):
+                    if count:
+                        times.append(t)
+                        adv.append(advanced)
+                        drp.append(survival * count / n)
                 survival *= 1 - (a + b) / n
         return cls(
             times=np.asarray(times, dtype=float), advance=np.asarray(adv, dtype=bool),
@@ -316,10 +317,10 @@ def simulate(
     for (pathway, employer), n in sorted(arrivals.items()):
         rate = rng.gamma(n + 0.5, 1.0 / window, size=sims)  # per day, with its uncertainty
         counts = rng.poisson(rate * horizon)
-        total = int(counts.sum())
-        new_p.append(np.full(total, p_index[pathway]))
-        new_e.append(np.full(total, e_index[employer]))
-        new_t.append(rng.random(total) * horizon)
+        arrived = int(counts.sum())
+        new_p.append(np.full(arrived, p_index[pathway]))
+        new_e.append(np.full(arrived, e_index[employer]))
+        new_t.append(rng.random(arrived) * horizon)
         new_sim.append(np.repeat(np.arange(sims), counts))
     if new_p:
         path_p = np.concatenate([path_p, *new_p])
@@ -363,17 +364,17 @@ def simulate(
     n_months = len(months)
     samples: dict[tuple[str, str], np.ndarray] = {}
 
-    def counts(mask: np.ndarray) -> np.ndarray:
+    def embedded(mask: np.ndarray) -> np.ndarray:
         flat = np.bincount(sim[mask] * n_months + month[mask], minlength=sims * n_months)
         return flat.reshape(sims, n_months).astype(float)
 
-    samples[("programme", "all")] = counts(np.ones(len(sim), dtype=bool))
+    samples[("programme", "all")] = embedded(np.ones(len(sim), dtype=bool))
     spec_idx = np.array([specialities.index(spec_of[pw]) for pw in pathways])
     path_spec = spec_idx[p] if len(p) else p
     for i, s in enumerate(specialities):
-        samples[("speciality", s)] = counts(path_spec == i)
+        samples[("speciality", s)] = embedded(path_spec == i)
     for i, code in enumerate(employers):
-        samples[("organisation", code)] = counts(e == i)
+        samples[("organisation", code)] = embedded(e == i)
     lo_q, hi_q = settings.interval
     expected = {k: v.mean(axis=0) for k, v in samples.items()}
     low = {k: np.percentile(v, lo_q, axis=0) for k, v in samples.items()}
@@ -386,14 +387,6 @@ def simulate(
     per_month = sum(arrivals.values()) / window * 30.44
     return Forecast(as_of, months, settings, expected, low, high, total, rest_of_month, model, len(base), per_month,
                     samples)  # fmt: skip
-
-
-def actual_embedded(
-    session: Session, registry: PathwayRegistry, months: list[date], *, org: str | None = None
-) -> dict[tuple[str, str], np.ndarray]:
-    """What happened: journeys first embedded in each month, per programme, speciality and employer."""
-    org = require_organisation(session, org)
-    return _actual(load_journeys(session, registry, org), load_moves(session, org), months)
 
 
 @dataclass
@@ -437,7 +430,8 @@ def backtest(
     journeys = load_journeys(session, registry, org)
     all_moves = load_moves(session, org)
     end = data_end or max((m.day for mv in all_moves.values() for m in mv), default=date.min)
-    rows, groups = [], []
+    rows: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
     for cut in cuts:
         as_of = cut - timedelta(days=1)
         moves = {jid: [m for m in mv if m.day <= as_of] for jid, mv in all_moves.items()}

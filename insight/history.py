@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session, aliased
@@ -137,7 +137,7 @@ def load_moves(
             day = london_date(at)
             if before is not None and day >= before:
                 continue
-            moves[jid].append(Move(day, State(from_state) if from_state else None, State(to_state)))
+            moves[jid].append(Move(day, State(from_state) if from_state else None, State(cast(str, to_state))))
     return moves
 
 
@@ -269,5 +269,3 @@ def add_month(day: date, months: int = 1) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def as_date(value: date | datetime) -> date:
-    return london_date(value) if isinstance(value, datetime) else value

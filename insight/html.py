@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from insight import charts
 from insight.forecast import Settings, forecast
+from insight.formats import PERCENT_COLUMNS
 from insight.grow import Criteria, grow
 from insight.history import require_organisation
 from insight.reports import Report, all_reports, headline
@@ -24,8 +25,6 @@ from lifecycle.pathways import PathwayRegistry
 from lifecycle.states import CheckKind, Party
 
 DEFAULT_DIR = Path("var/reports")
-PERCENT = {"conversion", "decided_conversion", "from_applied", "within_target_share", "within_standard_share",
-           "compliance", "pass_rate", "rate", "share_of_time", "offer_rate", "start_rate", "embedded_rate"}  # fmt: skip
 
 
 @dataclass
@@ -123,7 +122,7 @@ def digest_section(
 def cell(key: str, value: Any) -> str:
     if value is None:
         return "–"
-    if key in PERCENT and isinstance(value, (int, float)):
+    if key in PERCENT_COLUMNS and isinstance(value, (int, float)):
         return f"{value:.0%}"
     if isinstance(value, float):
         return f"{value:g}"

@@ -47,7 +47,7 @@ from lifecycle.clock import london_today
 from lifecycle.pathways import PathwayRegistry, add_months
 from lifecycle.persistence.models import Check, Event, ProbationReview, SupervisionSession
 from lifecycle.states import RECRUITING, CheckKind, CheckStatus, Party, State, SupervisionKind
-from rules.ball import STATE_HOLDER, EventFact, _Holders, ball_in_court, event_facts
+from rules.ball import STATE_HOLDER, EventFact, Holders, ball_in_court, event_facts
 from rules.calendar import WorkingCalendar
 
 TARGET_WEEKS = 8  # NHS England: advert to start in 8 weeks (we count from the application)
@@ -219,7 +219,7 @@ def ball_shares(facts: Iterable[EventFact], as_of: date, calendar: WorkingCalend
     figures can add up to more than the elapsed time); this splits the same clocks instead.
     """
     shares: dict[Party, float] = defaultdict(float)
-    holders = _Holders()
+    holders = Holders()
     last: date | None = None
 
     def credit(until: date) -> None:
@@ -377,7 +377,7 @@ def checks(
     keys: set[tuple[str, str]] = set()
     for jid, kind, status, requested, completed in session.execute(stmt):
         j = journeys.get(jid)
-        if j is None or requested > day:
+        if j is None or requested is None or requested > day:
             continue
         kind, status = CheckKind(kind), CheckStatus(status)
         for key in _groups(j):
@@ -392,7 +392,7 @@ def checks(
             ):
                 # An Adult First "no match" still waits for the certificate.
                 waiting[k].append((day - requested).days)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for dim, group in _ordered(keys):
         for kind in TURNAROUND_KINDS:
             k = (dim, group, kind)
@@ -405,7 +405,7 @@ def checks(
                 "median_days": _r(median(done[k])), "p80_days": _r(percentile(done[k], 80)),
                 "p90_days": _r(percentile(done[k], 90)), "mean_days": _r(sum(done[k]) / len(done[k]) if done[k] else None),
                 "standard_days": standard, "within_standard": within,
-                "within_standard_share": ratio(within, len(done[k])) if standard else None,
+                "within_standard_share": ratio(within, len(done[k])) if within is not None else None,
                 "open": len(waiting[k]), "oldest_open_days": max(waiting[k], default=None), "waived": waived[k],
             })  # fmt: skip
     get = {r["check"]: r for r in rows if r["dimension"] == "programme"}
@@ -533,7 +533,7 @@ def supervision(
         mv = moves.get(jid, [])
         left = first_entry(mv, State.LEFT)
         end = min(left, day) if left else day
-        active = (end - j.placed_on).days - paused_days(pauses(mv), j.placed_on, end)  # type: ignore[operator]
+        active = (end - j.placed_on).days - paused_days(pauses(mv), j.placed_on, end)
         pathway = registry.get(j.pathway, j.version)
         keys = [("programme", PROGRAMME), ("organisation", j.host or j.employer), ("team", j.team or "-")]
         for kind, cadence in pathway.supervision.items():
@@ -585,11 +585,11 @@ def probation(
                 outcomes[jid].add(str(detail["outcome"]))
     overdue_final: set[int] = set()
     for start in range(0, len(ids), 900):
-        stmt = select(ProbationReview.journey_id).where(
+        overdue = select(ProbationReview.journey_id).where(
             ProbationReview.journey_id.in_(ids[start : start + 900]), ProbationReview.name == "final",
             ProbationReview.held_on.is_(None), ProbationReview.due_on < day,
         )  # fmt: skip
-        overdue_final.update(session.scalars(stmt))
+        overdue_final.update(session.scalars(overdue))
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     to_pass: dict[tuple[str, str], list[int]] = defaultdict(list)
     for jid, j in placed.items():

@@ -18,9 +18,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, Table, func, insert, select
 
 from lifecycle.pathways import Pathway, builtin_registry
 from lifecycle.persistence.models import Candidate, Check, Event, Journey, Organisation, Team
@@ -243,7 +243,7 @@ def generate_history(
             ("checks", Check),
         ):
             for chunk in range(0, len(rows[name]), 5000):
-                conn.execute(insert(model.__table__), rows[name][chunk : chunk + 5000])
+                conn.execute(insert(cast(Table, model.__table__)), rows[name][chunk : chunk + 5000])
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             for table in ("candidates", "journeys", "events", "checks", "organisations", "teams"):
@@ -317,16 +317,16 @@ def _rows(t: _Timeline, cid: int, end: date, org_ids: dict[str, int], team_ids: 
     })  # fmt: skip
     if checks or any(e.get("to_state") is State.CHECKS for _d, e in events):
         for kind in CheckKind:
-            row = checks.get(kind)
-            if row is None:
+            check_row = checks.get(kind)
+            if check_row is None:
                 status = (
                     CheckStatus.NOT_REQUIRED if kind is CheckKind.REGISTRATION else CheckStatus.NOT_STARTED
                 )
-                row = {"status": status, "waiting_on": None, "requested_on": None, "waiting_since": None,
-                       "completed_on": None}  # fmt: skip
+                check_row = {"status": status, "waiting_on": None, "requested_on": None, "waiting_since": None,
+                             "completed_on": None}  # fmt: skip
             rows["checks"].append({
-                "journey_id": t.journey, "kind": kind, "status": row["status"], "waiting_on": row["waiting_on"],
-                "requested_on": row["requested_on"], "waiting_since": row["waiting_since"],
-                "completed_on": row.get("completed_on"), "expires_on": None, "approver": None,
+                "journey_id": t.journey, "kind": kind, "status": check_row["status"], "waiting_on": check_row["waiting_on"],
+                "requested_on": check_row["requested_on"], "waiting_since": check_row["waiting_since"],
+                "completed_on": check_row.get("completed_on"), "expires_on": None, "approver": None,
                 "dbs_level": None, "dbs_workforce": None, "update_service": None,
             })  # fmt: skip

@@ -35,7 +35,9 @@ class EventFact:
 
 
 @dataclass
-class _Holders:
+class Holders:
+    """Who holds the ball: the state's holder, or while checks run, whoever each check waits on."""
+
     state: State | None = None
     waiting: dict[str, Party] = field(default_factory=dict)
 
@@ -60,7 +62,7 @@ class _Holders:
 def ball_in_court(events: Iterable[EventFact], as_of: date, calendar: WorkingCalendar) -> dict[Party, int]:
     """Working days per party, from the first event to `as_of`, excluding paused time."""
     days: Counter[Party] = Counter()
-    holders = _Holders()
+    holders = Holders()
     last: date | None = None
     for event in sorted(events, key=lambda e: e.day):
         if last is not None:
@@ -84,8 +86,8 @@ def event_facts(events: Iterable[object]) -> list[EventFact]:
         is_check = getattr(e, "kind", None) == "check"
         # A check recorded with a past date (`--on`) took effect that day, not when it was typed in.
         day = (
-            date.fromisoformat(detail["on"]) if is_check and detail.get("on") else london_date(e.occurred_at)
-        )  # type: ignore[attr-defined]
+            date.fromisoformat(detail["on"]) if is_check and detail.get("on") else london_date(e.occurred_at)  # type: ignore[attr-defined]
+        )
         facts.append(
             EventFact(
                 day=day,

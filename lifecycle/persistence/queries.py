@@ -94,7 +94,7 @@ def state_steps(session: Session) -> dict[int, list[Step]]:
     )
     steps: dict[int, list[Step]] = {}
     for journey_id, from_state, to_state in session.execute(stmt):
-        steps.setdefault(journey_id, []).append(Step(from_state, to_state))
+        steps.setdefault(journey_id, []).append(Step(from_state, to_state))  # type: ignore[arg-type]  # IS NOT NULL
     return steps
 
 

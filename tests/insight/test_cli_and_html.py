@@ -36,7 +36,7 @@ def cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # ty
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
     if not any(group.name == "report" for group in root.app.registered_groups):
-        from insight.cli import app as insight_app
+        from peerpath.cli import report_app as insight_app
 
         monkeypatch.setattr(root.app, "registered_groups", [*root.app.registered_groups])
         root.app.add_typer(insight_app, name="report")
@@ -139,7 +139,7 @@ def test_charts_render_as_png(cli) -> None:  # type: ignore[no-untyped-def]
 
 def test_report_cli_module_imports_nothing_heavy() -> None:
     code = (
-        "import sys; import insight.cli;"
+        "import sys; import peerpath.cli.reports, peerpath.cli.forecasts;"
         "print(sorted(m for m in ('prefect', 'sqlalchemy', 'numpy', 'matplotlib') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -37,8 +37,9 @@ from peerpath.demo import load_demo
 from peerpath.migrate import upgrade
 from rules.calendar import WorkingCalendar
 from rules.persistence import Escalation, RuleAction, add_closures
+from rules.preview import planned_rows
 from rules.ruleset import RuleSet, load_rules, rule_paths
-from rules.sweep import SweepResult, planned_rows, sweep
+from rules.sweep import SweepResult, sweep
 
 AS_OF = date(2026, 11, 16)  # a Monday; the demo's last events are on the 15th
 LONDON = ZoneInfo("Europe/London")

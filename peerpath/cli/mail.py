@@ -1,0 +1,119 @@
+"""Email: the outbox, calendar bookings, the development mail sink."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from peerpath.cli._utilities import context, fail, print_json, table
+
+
+def outbox_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent or dead")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List outbox messages (newest first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from notifications.outbox import list_outbox, parse_status
+
+    wanted = parse_status(status) if status else None
+    uow = context().uow()
+    with uow:
+        rows = list_outbox(uow.session, status=wanted, limit=limit, visible_to=context().actor.scope)
+    if as_json:
+        return print_json(rows)
+    table(f"Outbox ({len(rows)} shown)", ["id", "status", "template", "to", "journey", "attempts", "next attempt", "error"],
+           [[r["id"], r["status"], r["template"], f"{r['recipient_role']}: {r['recipient_email']}", r["journey"],
+             r["attempts"], r["next_attempt_at"] if r["status"] == "pending" else "", r["last_error"]] for r in rows])  # fmt: skip
+
+
+def outbox_send(
+    limit: Annotated[int | None, typer.Option(help="send at most this many")] = None,
+    to_sink: Annotated[
+        Path | None, typer.Option(help="start a local mail sink writing .eml files here and send to it")
+    ] = None,
+) -> None:
+    """Send every due message through SMTP (retries wait their back-off)."""
+    from peerpath import app as root
+
+    settings = context().settings
+    context().actor.require_programme("send the outbox")
+    if to_sink is not None:
+        from notifications.sender import SmtpSettings
+        from notifications.sink import running_sink
+
+        with running_sink(to_sink) as (host, port):
+            smtp = SmtpSettings(host=host, port=port, security="none", from_address=settings.mail_from)
+            result = root.run_dispatch(settings, limit=limit, smtp=smtp)
+        where = f" into {to_sink}/ (one .eml file per message)"
+    else:
+        result = root.run_dispatch(settings, limit=limit)
+        where = ""
+    typer.echo(f"sent {result.sent}, retrying later {result.retried}, given up {result.dead}{where}")
+    for error in result.errors:
+        typer.echo(f"  gave up: {error}", err=True)
+
+
+def outbox_retry(message_id: Annotated[int, typer.Argument(help="outbox message id")]) -> None:
+    """Send a dead or waiting message again at the next dispatch."""
+    from notifications.outbox import retry_now
+
+    ctx = context()
+    typer.echo(f"message {message_id}: {retry_now(ctx.uow(), message_id, scope=ctx.actor.scope)}")
+
+
+def book_cmd(
+    journey: str,
+    kind: Annotated[str, typer.Argument(help="interview, review or supervision")],
+    at: Annotated[
+        str, typer.Option("--at", help="start, e.g. 2026-12-03T10:00 (UK time unless an offset is given)")
+    ],
+    minutes: Annotated[int, typer.Option(help="length in minutes")] = 60,
+    location: Annotated[str | None, typer.Option(help="where (or a video link)")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="review name (first, second, final) or supervision kind")
+    ] = None,
+) -> None:
+    """Book a session and send calendar invitations; booking again updates the same calendar entry."""
+    from lifecycle.clock import LONDON
+    from notifications.booking import book
+
+    try:
+        starts_at = datetime.fromisoformat(at.strip())
+    except ValueError:
+        fail(f"start {at!r} is not a date and time (use YYYY-MM-DDTHH:MM)")
+    if starts_at.tzinfo is None:
+        starts_at = starts_at.replace(tzinfo=LONDON)
+    ctx = context()
+    sequence = book(
+        ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name  # type: ignore[arg-type]
+    )
+    typer.echo(
+        f"{journey.upper()}: {kind} booked for {starts_at:%Y-%m-%d %H:%M}"
+        + (" (update sent)" if sequence else "")
+    )
+
+
+def mail_sink(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8025,
+    directory: Annotated[Path, typer.Option("--dir", help="where to store .eml files")] = Path("var/mail"),
+) -> None:
+    """A development SMTP server on 127.0.0.1 that stores every message as an .eml file."""
+    import time
+
+    from notifications.sink import running_sink
+
+    with running_sink(directory, port) as (host, bound):
+        typer.echo(f"mail sink on {host}:{bound}, writing to {directory}/ (Ctrl-C stops it)")
+        typer.echo(f"use: PEERPATH_SMTP_HOST={host} PEERPATH_SMTP_PORT={bound} PEERPATH_SMTP_SECURITY=none")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            typer.echo("mail sink stopped")

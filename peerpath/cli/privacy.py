@@ -1,0 +1,75 @@
+"""Personal data: special-category notes, retention, erasure."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from peerpath.cli._utilities import context, optional_date, print_json, table
+
+
+def sensitive_add(
+    journey: str,
+    kind: Annotated[
+        str, typer.Argument(help="lived_experience_note, occupational_health_outcome or dbs_disclosure")
+    ],
+    text: Annotated[str, typer.Argument(help="the note; kept apart, never logged or sent")],
+) -> None:
+    """Keep a special-category note for the employing organisation."""
+    from lifecycle.persistence.privacy import record_special_category
+
+    ctx = context()
+    record_special_category(ctx.uow(), ctx.actor, journey, kind, text)
+    typer.echo(f"{journey.upper()}: {kind} kept")
+
+
+def sensitive_show(journey: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Read a journey's special-category notes (the employing organisation and the programme lead only)."""
+    from lifecycle.persistence.privacy import read_special_category
+
+    ctx = context()
+    rows = read_special_category(ctx.uow(), ctx.actor, journey)
+    if as_json:
+        return print_json(rows)
+    table(f"Special-category notes for {journey.upper()}", ["kind", "recorded", "by", "note"],
+           [[r["kind"], r["recorded_on"], r["recorded_by"], r["content"]] for r in rows])  # fmt: skip
+
+
+def retention_cmd(
+    as_of: Annotated[str | None, typer.Option(help="apply the rules as of this date (default today)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would go; remove nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Apply the retention rules: DBS disclosures 6 months after the decision, unsuccessful candidates after 400 days."""
+    from lifecycle.clock import london_today
+    from peerpath import app as root
+
+    ctx = context()
+    ctx.actor.require_programme("apply the retention rules")
+    report = root.run_retention(ctx.settings, optional_date(as_of, "as-of date") or london_today(), dry_run=dry_run)
+    if as_json:
+        return print_json(report.__dict__)
+    typer.echo(
+        f"{'would purge' if dry_run else 'purged'}: {report.dbs_disclosures} DBS disclosure(s); "
+        f"{report.candidates_anonymised} unsuccessful candidate(s) anonymised "
+        f"({report.special_category_records} special-category note(s), {report.reasons_redacted} reason(s) redacted)"
+    )
+
+
+def erase_cmd(
+    candidate: Annotated[str, typer.Argument(help="candidate reference, e.g. C-000123")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Carry out an erasure request and report what was removed."""
+    from peerpath import app as root
+
+    ctx = context()
+    report = root.erase_candidate(ctx.settings, ctx.actor, candidate)
+    if as_json:
+        return print_json(report.__dict__)
+    typer.echo(
+        f"{candidate.upper()} erased: name and email; {report.special_category_records} special-category note(s); "
+        f"{report.reasons_redacted} free-text reason(s) redacted; messages about {len(report.journeys)} "
+        f"journey(s) forgotten ({', '.join(report.journeys)}). The journeys stay as anonymous history."
+    )
