@@ -59,6 +59,7 @@ class ApplyTrigger(Command):
 class PlaceInTeam(Command):
     journey: str
     team: str
+    over_capacity_reason: str | None = None  # the programme lead only: beyond the supervised places
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,15 @@ class RecordReview(Command):
     review: str
     outcome: str
     held_on: date | None = None
+    recommend: bool = False  # the host's supervisor recommends the final outcome
+
+
+@dataclass(frozen=True)
+class SkipReview(Command):
+    journey: str
+    review: str
+    approver: str
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -92,8 +92,9 @@ def apply_trigger(uow: UnitOfWork, actor: Actor, cmd: c.ApplyTrigger) -> Outcome
 
 @handles(c.PlaceInTeam)
 def place_in_team(uow: UnitOfWork, actor: Actor, cmd: c.PlaceInTeam) -> Outcome:
-    state = service.place_in_team(uow, actor, cmd.journey, cmd.team)
-    return Outcome(f"{cmd.journey.upper()}: {state.value} in {cmd.team.upper()}")
+    state = service.place_in_team(uow, actor, cmd.journey, cmd.team, over_capacity_reason=cmd.over_capacity_reason)
+    beyond = " (beyond its supervised places)" if cmd.over_capacity_reason else ""
+    return Outcome(f"{cmd.journey.upper()}: {state.value} in {cmd.team.upper()}{beyond}")
 
 
 @handles(c.RecordTraining)
@@ -111,8 +112,19 @@ def record_supervision(uow: UnitOfWork, actor: Actor, cmd: c.RecordSupervision) 
 
 @handles(c.RecordReview)
 def record_review(uow: UnitOfWork, actor: Actor, cmd: c.RecordReview) -> Outcome:
-    service.record_review(uow, actor, cmd.journey, cmd.review, cmd.outcome, held_on=cmd.held_on)
-    return Outcome(f"{cmd.journey.upper()}: {cmd.review} review {cmd.outcome}")
+    state = service.record_review(
+        uow, actor, cmd.journey, cmd.review, cmd.outcome, held_on=cmd.held_on, recommend=cmd.recommend
+    )
+    if cmd.recommend:
+        return Outcome(f"{cmd.journey.upper()}: {cmd.review} review {cmd.outcome} recommended")
+    ended = f"; {state.value} ({service.PROBATION_NOT_PASSED})" if state is State.LEFT else ""
+    return Outcome(f"{cmd.journey.upper()}: {cmd.review} review {cmd.outcome}{ended}")
+
+
+@handles(c.SkipReview)
+def skip_review(uow: UnitOfWork, actor: Actor, cmd: c.SkipReview) -> Outcome:
+    service.skip_review(uow, actor, cmd.journey, cmd.review, approver=cmd.approver, reason=cmd.reason)
+    return Outcome(f"{cmd.journey.upper()}: {cmd.review} review skipped, approved by {cmd.approver}")
 
 
 @handles(c.Pause)

@@ -102,14 +102,11 @@ def final_review_passed(journey: JourneySnapshot, ctx: TriggerContext) -> list[s
 
 def earlier_reviews_held(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
     """Every scheduled review before the final one held, or skipped by a named approver."""
-    points = {p.name: p for p in journey.pathway.probation.reviews}
+    optional = {p.name for p in journey.pathway.probation.reviews if p.optional}
     missing = [
         name
         for name, review in journey.reviews.items()
-        if name != "final"
-        and not (points.get(name) and points[name].optional)
-        and review.held_on is None
-        and not review.skipped_by
+        if name != "final" and name not in optional and review.held_on is None and not review.skipped_by
     ]
     return [f"{name} probation review not held" for name in missing]
 

@@ -10,9 +10,9 @@ from typing import Literal
 from sqlalchemy import func, select
 
 from lifecycle.errors import InvalidInput
+from lifecycle.permissions import Action
 from lifecycle.persistence.models import Contact
 from lifecycle.persistence.uow import UnitOfWork
-from lifecycle.permissions import Action
 from lifecycle.service import Actor, apply_trigger, authorise
 from lifecycle.states import ContactRole, State, SupervisionKind, Trigger
 from lifecycle.validation import check_date_in_range, clean_text

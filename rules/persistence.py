@@ -21,8 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from lifecycle.clock import london_date, utc_now
-from lifecycle.errors import InvalidInput
 from lifecycle.domain import CheckView, ReviewView, TrainingView
+from lifecycle.errors import InvalidInput
 from lifecycle.pathways import PathwayRegistry
 from lifecycle.persistence.models import (
     Base,

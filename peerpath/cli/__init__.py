@@ -55,9 +55,10 @@ report_app = _group(
     "forecast, where to grow, and the HTML report. Counts and journey references only."
 )
 outbox_app = _group("The outbox: messages waiting, sent or given up.", no_args_is_help=False)
+pathways_app = _group("The pathways, one per speciality, and checking a folder of pathway files.", no_args_is_help=False)
 for group, name in [(db_app, "db"), (org_app, "org"), (team_app, "team"), (applicant_app, "applicant"),
                     (rules_app, "rules"), (escalation_app, "escalation"), (sensitive_app, "sensitive"),
-                    (report_app, "report"), (outbox_app, "outbox")]:  # fmt: skip
+                    (report_app, "report"), (outbox_app, "outbox"), (pathways_app, "pathways")]:  # fmt: skip
     app.add_typer(group, name=name)
 
 
@@ -78,11 +79,14 @@ def _root(
 db_app.command("upgrade")(system.db_upgrade)
 org_app.command("add")(organisations.org_add)
 org_app.command("contact")(organisations.org_contact)
+org_app.command("contact-replace")(organisations.org_contact_replace)
+org_app.command("contact-remove")(organisations.org_contact_remove)
 org_app.command("list")(organisations.org_list)
 team_app.command("add")(organisations.team_add)
 team_app.command("ready")(organisations.team_ready)
 team_app.command("list")(organisations.team_list)
-app.command("pathways")(system.pathways_cmd)
+pathways_app.callback(invoke_without_command=True)(system.pathways_cmd)
+pathways_app.command("check")(system.pathways_check)
 applicant_app.command("add")(applicants.applicant_add)
 app.command("import-applicants")(applicants.import_applicants_cmd)
 app.command("journeys")(applicants.journeys_cmd)
@@ -99,6 +103,8 @@ app.command("resume")(actions.resume_cmd)
 app.command("withdraw")(actions.withdraw_cmd)
 app.command("leave")(actions.leave_cmd)
 org_app.command("closure")(organisations.org_closure)
+org_app.command("closures")(organisations.org_closures)
+org_app.command("closure-remove")(organisations.org_closure_remove)
 app.command("sweep")(rules.sweep_cmd)
 rules_app.command("check")(rules.rules_check)
 rules_app.command("show")(rules.rules_show)

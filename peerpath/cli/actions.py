@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from commands import actions as c
-from peerpath.cli._utilities import context, optional_date
+from peerpath.cli._utilities import context, fail, optional_date
 
 
 def trigger_cmd(
@@ -84,16 +84,33 @@ def supervision_cmd(
 def review_cmd(
     journey: str,
     name: Annotated[str, typer.Argument(help="first, second or final")],
-    outcome: Annotated[str, typer.Argument(help="pass, extend or terminate")],
+    outcome: Annotated[str, typer.Argument(help="pass, extend, terminate, or skip (with --approver and --reason)")],
     on: Annotated[str | None, typer.Option(help="date held (default today)")] = None,
+    recommend: Annotated[
+        bool, typer.Option("--recommend", help="the host's supervisor recommends this final outcome")
+    ] = False,
+    approver: Annotated[str | None, typer.Option(help="named approver, to skip a review")] = None,
+    reason: Annotated[str | None, typer.Option(help="why the review is skipped")] = None,
 ) -> None:
-    """Record a probation review."""
-    context().show(c.RecordReview(journey, name, outcome, held_on=optional_date(on, "date")))
+    """Record a probation review (terminate ends the journey), recommend a final outcome, or skip a review."""
+    if outcome.strip().lower() == "skip":
+        if not (approver and reason):
+            fail("skipping a review needs the named approver (--approver) and a reason (--reason)")
+        context().show(c.SkipReview(journey, name, approver, reason))
+        return
+    context().show(c.RecordReview(journey, name, outcome, held_on=optional_date(on, "date"), recommend=recommend))
 
 
-def place_cmd(journey: str, team: str) -> None:
+def place_cmd(
+    journey: str,
+    team: str,
+    over_capacity: Annotated[
+        str | None,
+        typer.Option(help="the programme lead only: place beyond the team's supervised places, for this reason"),
+    ] = None,
+) -> None:
     """Place a PSW in a ready host team (starts probation)."""
-    context().show(c.PlaceInTeam(journey, team))
+    context().show(c.PlaceInTeam(journey, team, over_capacity_reason=over_capacity))
 
 
 def pause_cmd(

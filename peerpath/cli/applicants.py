@@ -142,8 +142,9 @@ def show_cmd(
             "start_date": j.start_date,
             "version": j.version,
             "checks": [
-                {"check": c.kind.value, "status": c.status.value, "waiting_on": c.waiting_on, "requested_on": c.requested_on,
-                 "completed_on": c.completed_on, "expires_on": c.expires_on}
+                {"check": c.kind.value, "status": c.status.value, "waiting_on": c.waiting_on,
+                 "waiting_since": c.waiting_since, "requested_on": c.requested_on,
+                 "completed_on": c.completed_on, "expires_on": c.expires_on, **_dbs_detail(c)}
                 for c in sorted(j.checks, key=lambda c: list(CheckKind).index(c.kind))
             ],
             "training": {"completed": sum(1 for t in j.training if t.completed_on), "modules": len(j.training)},
@@ -169,8 +170,19 @@ def show_cmd(
         f"employer {data['employer']}, team {data['team'] or '-'}; {state} since {data['since']:%Y-%m-%d}"
     )
     if data["checks"]:
-        table("Checks", ["check", "status", "waiting on", "requested", "completed", "expires"],
-               [[c["check"], c["status"], c["waiting_on"], c["requested_on"], c["completed_on"], c["expires_on"]] for c in data["checks"]])  # fmt: skip
+        table("Checks", ["check", "status", "with (since)", "requested", "completed", "expires"],
+               [[c["check"], c["status"], _holder(c), c["requested_on"], c["completed_on"], c["expires_on"]]
+                for c in data["checks"]])  # fmt: skip
+        if dbs := next((c["dbs"] for c in data["checks"] if "dbs" in c), None):
+            from lifecycle.checks import DBS_LEVEL_LABELS, WORKFORCE_LABELS
+            from lifecycle.states import DbsLevel, Workforce
+
+            level = DBS_LEVEL_LABELS[DbsLevel(dbs["level"])] if dbs["level"] else "level not recorded"
+            workforce = WORKFORCE_LABELS[Workforce(dbs["workforce"])] if dbs["workforce"] else "workforce not recorded"
+            service = {True: "yes", False: "no", None: "not recorded"}[dbs["update_service"]]
+            console.print(
+                f"DBS: {level}, for {workforce}; certificate {dbs['certificate_date'] or '-'}; Update Service {service}"
+            )
     if data["ball_in_court_working_days"]:
         held = ", ".join(f"{p.replace('_', ' ')} {n}" for p, n in data["ball_in_court_working_days"].items())
         console.print(f"ball in court (working days, paused time excluded): {held}")
@@ -183,6 +195,29 @@ def show_cmd(
                [[r["review"], r["due_on"], r["held_on"], r["outcome"]] for r in data["reviews"]])  # fmt: skip
     table("Timeline", ["when", "who", "what", "reason"],
            [[f"{e['at']:%Y-%m-%d %H:%M}", e["actor"], e["what"], e["reason"]] for e in data["timeline"]])  # fmt: skip
+
+
+def _dbs_detail(check: Any) -> dict[str, Any]:
+    """What a DBS check was recorded as (level, barred lists, workforce, certificate, Update Service)."""
+    from lifecycle.checks import barred_lists
+    from lifecycle.states import CheckKind
+
+    if check.kind is not CheckKind.DBS:
+        return {}
+    return {"dbs": {
+        "level": check.dbs_level.value if check.dbs_level else None,
+        "barred_lists": sorted(barred_lists(check.dbs_level)) if check.dbs_level else [],
+        "workforce": check.dbs_workforce.value if check.dbs_workforce else None,
+        "certificate_date": check.completed_on if check.status.value == "cleared" else None,
+        "update_service": check.update_service,
+    }}  # fmt: skip
+
+
+def _holder(check: dict[str, Any]) -> str | None:
+    if not check["waiting_on"]:
+        return None
+    since = f" since {check['waiting_since']}" if check["waiting_since"] else ""
+    return f"{check['waiting_on'].replace('_', ' ')}{since}"
 
 
 def _describe_event(event: Any) -> str:

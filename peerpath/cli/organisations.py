@@ -34,6 +34,34 @@ def org_contact(
     typer.echo(f"{org.upper()}: {role} contact {name} recorded")
 
 
+def org_contact_replace(
+    org: Annotated[str, typer.Argument(help="organisation code")],
+    role: Annotated[str, typer.Argument(help="hr, clinical_lead, programme_lead or coordinator")],
+    email: Annotated[str, typer.Argument(help="the contact's address as recorded now")],
+    name: Annotated[str | None, typer.Option(help="the new name")] = None,
+    new_email: Annotated[str | None, typer.Option("--email", help="the new address")] = None,
+) -> None:
+    """Replace a contact's name or address (someone new in the role, or a correction)."""
+    from lifecycle import service
+
+    ctx = context()
+    service.replace_contact(ctx.uow(), org, role, email, new_name=name, new_email=new_email, actor=ctx.actor)
+    typer.echo(f"{org.upper()}: {role} contact {email} replaced")
+
+
+def org_contact_remove(
+    org: Annotated[str, typer.Argument(help="organisation code")],
+    role: Annotated[str, typer.Argument(help="hr, clinical_lead, programme_lead or coordinator")],
+    email: str,
+) -> None:
+    """Remove a contact (it no longer receives this organisation's escalations)."""
+    from lifecycle import service
+
+    ctx = context()
+    service.remove_contact(ctx.uow(), org, role, email, actor=ctx.actor)
+    typer.echo(f"{org.upper()}: {role} contact {email} removed")
+
+
 def org_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List organisations and their contacts."""
     from sqlalchemy import select
@@ -77,6 +105,33 @@ def org_closure(
     typer.echo(f"{org.upper()}: {added} closure day(s) added")
 
 
+def org_closures(
+    org: Annotated[str, typer.Argument(help="organisation code")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List an organisation's closure days."""
+    from rules.persistence import list_closures
+
+    ctx = context()
+    days = list_closures(ctx.uow(), org, actor=ctx.actor)
+    if as_json:
+        return print_json([d.isoformat() for d in days])
+    table(f"Closure days ({org.upper()})", ["day", "weekday"], [[d.isoformat(), f"{d:%A}"] for d in days])
+
+
+def org_closure_remove(
+    org: Annotated[str, typer.Argument(help="organisation code")],
+    days: Annotated[list[str], typer.Argument(help="closure dates to remove, YYYY-MM-DD")],
+) -> None:
+    """Remove closure days (the organisation works on them after all)."""
+    from rules.persistence import remove_closures
+
+    ctx = context()
+    gone = [d for d in (optional_date(v, "closure date") for v in days) if d]
+    removed = remove_closures(ctx.uow(), org, gone, actor=ctx.actor)
+    typer.echo(f"{org.upper()}: {removed} closure day(s) removed")
+
+
 def team_add(
     code: str,
     name: str,
@@ -89,6 +144,7 @@ def team_add(
     peer_supervision: Annotated[
         bool, typer.Option("--peer-supervision", help="peer supervision arranged")
     ] = False,
+    places: Annotated[int, typer.Option(help="PSWs in post the supervisor can supervise")] = 4,
 ) -> None:
     """Add a host team with its readiness checklist."""
     from lifecycle import service
@@ -96,7 +152,8 @@ def team_add(
     added = service.add_team(
         context().uow(), code, name, org, speciality,
         supervisor_name=supervisor, supervisor_email=supervisor_email, team_briefed=briefed,
-        role_description_agreed=role_agreed, peer_supervision_arranged=peer_supervision, actor=context().actor,
+        role_description_agreed=role_agreed, peer_supervision_arranged=peer_supervision,
+        supervised_places=places, actor=context().actor,
     )  # fmt: skip
     typer.echo(f"added team {added}")
 
@@ -108,6 +165,7 @@ def team_ready(
     briefed: Annotated[bool | None, typer.Option("--briefed/--not-briefed")] = None,
     role_agreed: Annotated[bool | None, typer.Option("--role-agreed/--role-not-agreed")] = None,
     peer_supervision: Annotated[bool | None, typer.Option("--peer-supervision/--no-peer-supervision")] = None,
+    places: Annotated[int | None, typer.Option(help="PSWs in post the supervisor can supervise")] = None,
 ) -> None:
     """Update a team's readiness checklist and show what is still missing."""
     from lifecycle import service
@@ -115,7 +173,7 @@ def team_ready(
     missing = service.update_team_readiness(
         context().uow(), code, supervisor_name=supervisor, supervisor_email=supervisor_email,
         team_briefed=briefed, role_description_agreed=role_agreed, peer_supervision_arranged=peer_supervision,
-        actor=context().actor,
+        supervised_places=places, actor=context().actor,
     )  # fmt: skip
     typer.echo(
         f"team {code.upper()} is ready"
@@ -141,6 +199,8 @@ def team_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 "speciality": t.speciality,
                 "supervisor": t.supervisor_name,
                 "missing": team_readiness(t).missing(),
+                "supervised_places": t.supervised_places,
+                "in_post": uow.supervised_now(t),
             }
             for t in uow.session.scalars(select(Team).order_by(Team.code))
         ]
@@ -148,7 +208,7 @@ def team_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return print_json(rows)
     table(
         "Teams",
-        ["code", "name", "host", "speciality", "supervisor", "readiness"],
+        ["code", "name", "host", "speciality", "supervisor", "places taken", "readiness"],
         [
             [
                 r["code"],
@@ -156,6 +216,7 @@ def team_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 r["host"],
                 r["speciality"],
                 r["supervisor"],
+                f"{r['in_post']} of {r['supervised_places']}",
                 "ready" if not r["missing"] else "; ".join(r["missing"]),
             ]
             for r in rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ from peerpath.cli._utilities import context, print_json, table
 
 def db_upgrade() -> None:
     """Create or upgrade the database schema to the latest version."""
+    from lifecycle.clock import utc_now
     from peerpath import app as root
     from peerpath.migrate import upgrade
 
@@ -19,10 +21,15 @@ def db_upgrade() -> None:
     where = root.engine(settings).url.render_as_string(hide_password=True)
     change = "already at" if before == after else f"{before or 'empty'} ->"
     typer.echo(f"database {where}: {change} {after}")
+    # Journeys recorded before pathways were pinned: pin the versions they use, from the files.
+    if pinned := root.unit_of_work(settings).pin_used_pathways(utc_now()):
+        typer.echo(f"pinned {pinned} pathway version(s) in use")
 
 
-def pathways_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def pathways_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the pathways (one per speciality) and what they require."""
+    if ctx.invoked_subcommand is not None:
+        return
     from peerpath import app as root
 
     registry = root.pathways(context().settings)
@@ -51,6 +58,39 @@ def pathways_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
             for r in rows
         ],
     )  # fmt: skip
+
+
+def pathways_check(
+    folder: Annotated[Path, typer.Argument(help="a folder of pathway files, as PEERPATH_PATHWAYS_DIR would name")],
+) -> None:
+    """Check a folder of pathway files before it is deployed: every problem, each `file:line: field: reason`.
+
+    With a database configured, also report files that change a version journeys already use."""
+    from lifecycle.pathways import BUILTIN_DIR, check_directory, definition_digest
+    from lifecycle.validation import escape_line
+    from peerpath import app as root
+
+    found, problems = check_directory(folder)
+    builtin, _ = check_directory(BUILTIN_DIR)
+    seen = {p.key: path for path, p in builtin}
+    for path, p in found:
+        if p.key in seen and folder.resolve() != BUILTIN_DIR.resolve():
+            problems.append(f"{escape_line(path.name)}:1: pathway {p.id} version {p.version} is also a built-in pathway")
+    try:
+        pinned = root.unit_of_work(context().settings).pinned_digests()
+    except Exception:  # noqa: BLE001 - no database here: the files alone are checked
+        pinned = {}
+    for path, p in found:
+        if p.key in pinned and pinned[p.key] != definition_digest(p):
+            problems.append(
+                f"{escape_line(path.name)}:1: pathway {p.id} version {p.version} differs from the definition "
+                "journeys on it use: give the change a new version number"
+            )
+    if problems:
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{len(found)} pathway(s) in {folder}: " + (", ".join(f"{p.id} v{p.version}" for _, p in found) or "none"))
 
 
 def serve_cmd(
