@@ -113,6 +113,14 @@ class _J:
         return self
 
     def review(self, outcome: str, day: int) -> _J:
+        if outcome == "pass":  # a final pass needs the earlier reviews held and the training complete
+            self.train(TrainingStage.PROBATION, day - 1)
+            with self.uow:
+                earlier = [r.name for r in self.uow.journey(self.ref).reviews if r.name != "final" and not r.held_on]
+            pathway = self.uow.pathways.get(self.pathway)
+            for name in earlier:
+                if not next(p for p in pathway.probation.reviews if p.name == name).optional:
+                    service.record_review(self.uow, ACTOR, self.ref, name, "pass", at=at(day - 1))
         service.record_review(self.uow, ACTOR, self.ref, "final", outcome, at=at(day))
         return self
 
