@@ -118,7 +118,7 @@ def classify_session_error(exc: BaseException) -> SessionFailure:
         return SessionFailure(FailureKind.CONFIGURATION, _words(exc))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return SessionFailure(FailureKind.CONNECTION, f"{exc.code} {_words(exc.message)}")
-    if isinstance(exc, aiosmtplib.SMTPException) and "auth" in str(exc).lower():
+    if isinstance(exc, aiosmtplib.SMTPException) and any(w in str(exc).lower() for w in ("auth", "not supported")):
         return SessionFailure(FailureKind.CONFIGURATION, _words(exc))
     return SessionFailure(FailureKind.CONNECTION, f"{type(exc).__name__}: {_words(exc)}")
 

@@ -66,8 +66,8 @@ def aware(value: datetime | None) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
-@pytest.fixture
-def world(uow: UnitOfWork) -> dict[str, int]:
+@pytest.fixture(name="world")
+def world_fixture(uow: UnitOfWork) -> dict[str, int]:
     """Two organisations (NMH with a coordinator, MIND-N without) and one journey at NMH."""
     programme(uow)
     service.add_contact(uow, "NMH", "coordinator", *COORDINATOR)
