@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -432,22 +433,31 @@ async def dispatch(
     while limit is None or result.sent + result.retried + result.dead < limit:
         moment = now()
         size = batch if limit is None else min(batch, limit - result.sent - result.retried - result.dead)
+        claimed_at = time.monotonic()
         claimed, held = claim(uow, size, moment, smtp.from_address, lease)
         if not claimed:
             break
         pending = {item.id for item in claimed}
+        # Until when (this host's monotonic clock) every row still out is certainly held: the last
+        # claim or renewal that held them all, plus the lease, less a margin.
+        certain = [claimed_at + lease.total_seconds() * 2 / 3]
 
         def recorded(item: Claimed, outcome: Outcome, pending: set[int] = pending) -> None:
             pending.discard(item.id)
             record(uow, [item], {item.id: outcome}, now(), policy, rng, result)
 
-        def still_held(item: Claimed, held: Lease = held) -> bool:
+        def still_held(item: Claimed, held: Lease = held, certain: list[float] = certain) -> bool:
+            """Before each send: held for certain (no query), or renewed and checked row by row."""
+            if time.monotonic() < certain[0]:
+                return True
             return renew(uow, held, [item.id]) == 1
 
-        async def renewer(held: Lease = held, pending: set[int] = pending) -> None:
+        async def renewer(held: Lease = held, pending: set[int] = pending, certain: list[float] = certain) -> None:
             while True:
                 await asyncio.sleep(lease.total_seconds() / 3)
-                renew(uow, held, sorted(pending))
+                ids, started = sorted(pending), time.monotonic()
+                whole = renew(uow, held, ids) == len(ids)
+                certain[0] = started + lease.total_seconds() * 2 / 3 if whole else 0.0
 
         keeper = asyncio.create_task(renewer())
         try:
