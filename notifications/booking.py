@@ -18,7 +18,7 @@ from lifecycle.states import ContactRole, State, SupervisionKind, Trigger
 from lifecycle.validation import check_date_in_range, clean_text
 from notifications.context import MessageContext
 from notifications.models import OutboxMessage, OutboxStatus
-from notifications.outbox import new_message_id
+from notifications.outbox import MESSAGE_DOMAIN, new_message_id
 
 Kind = Literal["interview", "review", "supervision"]
 TEMPLATES = {
@@ -39,6 +39,7 @@ def book(
     location: str | None = None,
     name: str | None = None,
     at: datetime | None = None,
+    domain: str = MESSAGE_DOMAIN,
 ) -> int:
     """Book (or rebook) a session and queue the invitations; returns the calendar SEQUENCE used."""
     if kind not in TEMPLATES:
@@ -114,7 +115,7 @@ def book(
             )  # fmt: skip
             session.add(
                 OutboxMessage(
-                    idempotency_key=f"invite|{seed}|{sequence}|{email}", message_id=new_message_id(), journey_id=journey.id,
+                    idempotency_key=f"invite|{seed}|{sequence}|{email}", message_id=new_message_id(domain), journey_id=journey.id,
                     organisation_id=org.id, template=TEMPLATES[kind], recipient_role=role, recipient_name=person,
                     recipient_email=email, context=context.model_dump(mode="json"),
                     invite={"uid_seed": seed, "sequence": sequence, "minutes": minutes, "summary": f"{label.capitalize()} ({journey.ref})"},

@@ -18,7 +18,29 @@ from rules.persistence import Escalation
 DEAD_LETTER = "dead-letter"
 
 
-def report_dead(session: Session, outbox_id: int, now: datetime) -> None:
+def readable_subject(template: str, context: dict[str, object]) -> str:
+    """What the undelivered email was, in words: its own subject line, else its template's name."""
+    from notifications.render import render
+
+    try:
+        return render(template, MessageContext.model_validate(context)).subject[:200]
+    except Exception:  # noqa: BLE001 - the context itself may be what could not be used
+        return template.replace("-", " ").capitalize()
+
+
+def what_happened(name: str, email: str, reply: str, timed_out: bool) -> str:
+    """One line for the coordinator: to whom, refused or timed out, and the server's reply."""
+    reply = " ".join(reply.split())[:150] or "no reply"
+    if timed_out:
+        text = f"It was sent to {name} <{email}>, but the mail server could not take it before we gave up retrying; last reply: {reply}."
+    else:
+        text = f"It was sent to {name} <{email}>, and the mail server refused it: {reply}."
+    return text[:300]
+
+
+def report_dead(
+    session: Session, outbox_id: int, now: datetime, *, reply: str = "", timed_out: bool = False
+) -> None:
     dead = session.get(OutboxMessage, outbox_id)
     if dead is None or dead.journey_id is None:
         return
@@ -41,14 +63,14 @@ def report_dead(session: Session, outbox_id: int, now: datetime) -> None:
         return
     context = MessageContext(
         recipient_name=coordinator.name, recipient_role="coordinator", candidate_first_name=journey.candidate.first_name,
-        journey_ref=journey.ref, subject=dead.template, days=0, organisation_name=journey.employer.name,
-        contact_name=coordinator.name, contact_email=coordinator.email, action="escalate",
-        reason="An email could not be delivered after every retry.",
+        journey_ref=journey.ref, subject=readable_subject(dead.template, dict(dead.context)), days=0,
+        organisation_name=journey.employer.name, contact_name=coordinator.name, contact_email=coordinator.email,
+        action="escalate", reason=what_happened(dead.recipient_name, dead.recipient_email, reply, timed_out),
     )  # fmt: skip
     session.add(
         OutboxMessage(
             # A message retried by hand can die again: each death is its own dead letter.
-            idempotency_key=f"dead-letter|{dead.id}|{now.isoformat()}", message_id=new_message_id(), journey_id=dead.journey_id,
+            idempotency_key=f"dead-letter|{dead.id}|{now.isoformat()}", message_id=new_message_id(dead.message_id.rpartition("@")[2].rstrip(">") or "peerpath.invalid"), journey_id=dead.journey_id,
             organisation_id=dead.organisation_id, template=DEAD_LETTER, recipient_role="coordinator",
             recipient_name=coordinator.name, recipient_email=coordinator.email,
             context=context.model_dump(mode="json"),

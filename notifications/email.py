@@ -86,12 +86,19 @@ def _invitation(message: OutgoingMessage, sender: Sender, now: datetime, context
         summary=str(message.invite["summary"]),
         starts_at=context.starts_at,
         duration=timedelta(minutes=int(message.invite["minutes"])),  # type: ignore[call-overload]
-        organiser_email=sender.reply_to or sender.address,
+        organiser_email=_organiser(sender, message.recipient_email),
         attendee_email=message.recipient_email,
         location=context.location,
         sequence=int(message.invite["sequence"]),  # type: ignore[call-overload]
         dtstamp=now,
     )
+
+
+def _organiser(sender: Sender, attendee: str) -> str:
+    """The coordinator organises, unless the invitation is to the coordinator: nobody is invited to
+    their own meeting (calendars then show it as theirs, with no Accept/Decline); then the sending address."""
+    organiser = sender.reply_to or sender.address
+    return sender.address if organiser.lower() == attendee.lower() else organiser
 
 
 def _needs_smtputf8(*emails: str | None) -> bool:
@@ -115,14 +122,12 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
     body.attach(MIMEText(rendered.html, "html", UTF8_QP))
     email: Message = body
     if message.invite and context.starts_at:
-        ics = _invitation(message, sender, now, context)
+        # The calendar is the last alternative (text/calendar; method=REQUEST), as Outlook, Gmail and
+        # Apple Mail expect to offer Accept/Decline; not an attachment beside the alternatives.
         calendar = MIMEBase("text", "calendar", method="REQUEST", charset="utf-8")
-        calendar.set_payload(ics)
+        calendar.set_payload(_invitation(message, sender, now, context))
         encode_base64(calendar)
-        calendar.add_header("Content-Disposition", "attachment", filename="invite.ics")
-        email = MIMEMultipart("mixed")
-        email.attach(body)
-        email.attach(calendar)
+        body.attach(calendar)
     _set_headers(email, message, sender, now, _address, _text(_header(rendered.subject, "the subject")))
     return email
 
@@ -163,8 +168,8 @@ def _build_smtputf8(
     email.set_content(rendered.text)
     email.add_alternative(rendered.html, subtype="html")
     if message.invite and context.starts_at:
-        email.add_attachment(
+        email.add_alternative(
             _invitation(message, sender, now, context), maintype="text", subtype="calendar",
-            filename="invite.ics", params={"method": "REQUEST"},
+            params={"method": "REQUEST"},
         )  # fmt: skip
     return email

@@ -51,5 +51,27 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when a dispatcher took it
+    # The lease: which claim holds the row (a fresh token per claim) and until when, on the
+    # database's clock; renewed while the batch is out. An outcome is recorded only by the holder.
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first temporary failure since it was queued (or retried by hand): the retry horizon runs from it.
+    first_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MailIncident(Base):
+    """An outage of the relay (it cannot be reached, refuses the session, TLS or authentication
+    fails): one row per outage, however many messages it delays; closed when a message goes out."""
+
+    __tablename__ = "mail_incidents"
+    __table_args__ = (Index("ix_mail_incidents_open", "closed_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # connection, TLS, authentication, configuration
+    detail: Mapped[str] = mapped_column(String(300))  # the server's (or the library's) words, latest
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_runs: Mapped[int] = mapped_column(Integer, default=1)
+    retry_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # no dispatch tries before this
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,12 +16,22 @@ from lifecycle.states import CHECK_LABELS, CheckKind
 from notifications.models import OutboxMessage, OutboxStatus
 from rules.sweep import Planned, upsert_ignoring
 
-MESSAGE_DOMAIN = "peerpath"
+MESSAGE_DOMAIN = "peerpath.invalid"  # only when no sending address is known
 
 
-def new_message_id() -> str:
-    """An RFC 5322 Message-ID, fixed when the row is written and kept across retries."""
-    return f"<{uuid.uuid4().hex}@{MESSAGE_DOMAIN}>"
+def message_domain(from_address: str | None) -> str:
+    """The sending domain, for Message-IDs: the domain of PEERPATH_MAIL_FROM."""
+    domain = (from_address or "").rpartition("@")[2].strip().lower()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return MESSAGE_DOMAIN
+    return domain if domain and all(c.isalnum() or c in ".-" for c in domain) else MESSAGE_DOMAIN
+
+
+def new_message_id(domain: str = MESSAGE_DOMAIN) -> str:
+    """An RFC 5322 Message-ID on the sending domain, fixed when the row is written and kept across retries."""
+    return f"<{uuid.uuid4().hex}@{domain}>"
 
 
 def subject_label(subject: str, pathway_id: str, pathways: PathwayRegistry) -> str:
@@ -42,7 +52,8 @@ def subject_label(subject: str, pathway_id: str, pathways: PathwayRegistry) -> s
 
 
 def enqueue_planned(
-    session: Session, planned: list[Planned], now: datetime, pathways: PathwayRegistry
+    session: Session, planned: list[Planned], now: datetime, pathways: PathwayRegistry, *,
+    domain: str = MESSAGE_DOMAIN,
 ) -> int:
     """Outbox rows for the sweep's new actions (same transaction as the ledger rows).
 
@@ -77,7 +88,7 @@ def enqueue_planned(
         rows.append(
             {
                 "idempotency_key": f"{p.action.key}|{p.recipient.email}",
-                "message_id": new_message_id(),
+                "message_id": new_message_id(domain),
                 "journey_id": p.action.journey_id,
                 "organisation_id": p.employer_id,  # the sending organisation
                 "template": p.action.template,
@@ -149,8 +160,33 @@ def retry_now(uow: UnitOfWork, message_id: int, *, scope: str | None = None) -> 
         if message.status in (OutboxStatus.SENT, OutboxStatus.SENDING):
             raise InvalidInput(f"message {message_id} is {message.status.value}: nothing to retry")
         message.status, message.attempts, message.next_attempt_at = OutboxStatus.PENDING, 0, utc_now()
+        message.first_failed_at = None  # a fresh retry horizon
         uow.commit()
         return "queued for the next dispatch"
+
+
+def retry_all_dead(uow: UnitOfWork, *, since: datetime | None = None, scope: str | None = None) -> int:
+    """After an outage: queue every dead message (given up since `since`, if given) for the next
+    dispatch, with a fresh retry horizon; an organisation requeues only its own journeys' messages.
+    Dead letters about messages requeued this way are left dead (the message itself goes again)."""
+    from sqlalchemy import update
+
+    from lifecycle.persistence.queries import journeys_visible_to
+    from notifications.dead_letter import DEAD_LETTER
+
+    with uow:
+        stmt = update(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.DEAD, OutboxMessage.template != DEAD_LETTER
+        )
+        if since is not None:
+            stmt = stmt.where(OutboxMessage.claimed_at >= since)  # its last attempt: when it was given up
+        if scope is not None:
+            stmt = stmt.where(OutboxMessage.journey_id.in_(journeys_visible_to(scope)))
+        count = uow.session.execute(
+            stmt.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utc_now(), first_failed_at=None)
+        ).rowcount
+        uow.commit()
+    return int(count or 0)
 
 
 def forget_journeys(session: Session, journey_ids: list[int]) -> int:

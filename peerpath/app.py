@@ -65,10 +65,11 @@ def run_sweep(
     employer: str | None = None,
 ) -> SweepResult:
     """The nightly sweep: rules evaluated as of a date, ledger, escalations and outbox rows written."""
-    from notifications.outbox import enqueue_planned
+    from notifications.outbox import enqueue_planned, message_domain
 
     uow = unit_of_work(settings)
     registry = uow.pathways
+    domain = message_domain(settings.mail_from)
     return sweep(
         uow,
         ruleset(settings),
@@ -76,7 +77,7 @@ def run_sweep(
         dry_run=dry_run,
         batch_size=batch_size,
         employer=employer.upper() if employer else None,
-        sink=lambda session, planned, now: enqueue_planned(session, planned, now, registry),
+        sink=lambda session, planned, now: enqueue_planned(session, planned, now, registry, domain=domain),
     )
 
 
@@ -88,7 +89,8 @@ def smtp_settings(settings: Settings) -> SmtpSettings | None:
     return SmtpSettings(
         host=settings.smtp_host, port=settings.smtp_port, security=settings.smtp_security,
         username=settings.smtp_username, password=settings.smtp_password, timeout=settings.smtp_timeout,
-        from_address=settings.mail_from,
+        from_address=settings.mail_from, validate_certs=settings.smtp_validate_certs,
+        ca_file=settings.smtp_ca_file, tls_server_name=settings.smtp_tls_server_name,
     )  # fmt: skip
 
 
@@ -97,13 +99,15 @@ def run_dispatch(
 ) -> DispatchResult:
     """Send what is due in the outbox (one asyncio loop; call from synchronous code)."""
     import asyncio
+    from datetime import timedelta
 
     from notifications.dispatch import RetryPolicy, dispatch
 
+    policy = RetryPolicy(horizon=timedelta(hours=settings.outbox_retry_hours), max_attempts=settings.outbox_max_attempts)
     return asyncio.run(
         dispatch(
             unit_of_work(settings), smtp or smtp_settings(settings), limit=limit,
-            concurrency=settings.outbox_concurrency, policy=RetryPolicy(max_attempts=settings.outbox_max_attempts),
+            concurrency=settings.outbox_concurrency, policy=policy,
         )
     )  # fmt: skip
 

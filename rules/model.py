@@ -144,6 +144,9 @@ class Override(Strict):
     days: DayCount | None = None
     before_days: int | None = Field(default=None, ge=0, le=3650)
     enabled: bool | None = None
+    # The override's own explanation, for emails under it (else the rule's, which may describe
+    # the default schedule); checked like a rule's reason when the override is applied.
+    reason: str | None = Field(default=None, min_length=1, max_length=300)
 
     @model_validator(mode="after")
     def _scoped(self) -> Override:

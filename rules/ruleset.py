@@ -149,7 +149,7 @@ def _override(rule: Rule, override: Override) -> Rule:
     """The rule with the override's changes, validated as a whole (e.g. before_days needs a countdown clock)."""
     changes = {
         k: v
-        for k in ("steps", "repeat", "days", "before_days", "enabled")
+        for k in ("steps", "repeat", "days", "before_days", "enabled", "reason")
         if (v := getattr(override, k)) is not None
     }
     return Rule.model_validate(

@@ -157,8 +157,13 @@ class SweepPass:
         """The new actions with their recipients, counted into the result."""
         by_id = {j.id: j for j in facts}
         persons = people(session, ids)
-        reasons = {r.name: r.reason for r in self.ruleset.rules}
-        planned = [plan(a, by_id[a.journey_id], persons[a.journey_id], self.directory, reasons[a.rule]) for a in new]
+        ruleset = self.ruleset
+
+        def reason(a: DueAction) -> str:  # the rule in force for the journey: an override may carry its own
+            j = by_id[a.journey_id]
+            return next(r.reason for r in ruleset.for_journey(j.employer, j.pathway.id) if r.name == a.rule)
+
+        planned = [plan(a, by_id[a.journey_id], persons[a.journey_id], self.directory, reason(a)) for a in new]
         result = self.result
         for p in planned:
             result.actions += 1

@@ -13,7 +13,13 @@ Failures can be injected, each for a number of times (`None`: until cleared):
 - `drop_data(times)`: receive the message, then close the connection instead of answering DATA;
 - `delay_data(seconds, times)`: answer DATA only after `seconds` (longer than the client's timeout,
   the client gives up; a message whose client has hung up by then is not counted as delivered);
-- `stop()` / `start()`: the server goes down and comes back on the same port.
+- `stop()` / `start()`: the server goes down and comes back on the same port;
+- `refuse_greeting(reply, times)`: answer a new connection with `reply` (e.g. 554) instead of 220,
+  and hang up;
+- `refuse_auth(times)`: with `auth=True`, answer AUTH with 535 (credentials refused).
+
+TLS: `starttls=CONTEXT` offers STARTTLS with that server context, `implicit_tls=CONTEXT` speaks TLS
+from the first byte (see `tests/tls.py` for a test CA and certificates).
 
 Use the `smtp` fixture (function scope; `from tests.smtp_server import smtp_fixture` registers it),
 or the class directly for other set-ups.
@@ -22,6 +28,7 @@ or the class directly for other set-ups.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +38,7 @@ from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult
 
 from notifications.sender import SmtpSettings
 from notifications.sink import HOST, free_port
@@ -91,17 +99,59 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class _FaultySmtp(SMTP):
+    """aiosmtpd's SMTP, whose greeting can be refused on demand."""
+
+    def __init__(self, handler: _Handler, **kwargs: object):
+        super().__init__(handler, **kwargs)  # type: ignore[arg-type]
+        self._recording = handler.server
+        self._greeted = False
+
+    async def push(self, status):  # type: ignore[no-untyped-def]
+        if not self._greeted:
+            self._greeted = True
+            with self._recording._lock:
+                fault = self._recording._greeting
+                refused = fault is not None and fault.use()
+                if refused:
+                    self._recording.connections_refused += 1
+            if refused:
+                assert fault is not None
+                await super().push(fault.reply)
+                if self.transport is not None:
+                    self.transport.close()
+                return
+        await super().push(status)
+
+
+class _Controller(Controller):
+    def factory(self):  # type: ignore[no-untyped-def]
+        return _FaultySmtp(self.handler, **self.SMTP_kwargs)
+
+
 class RecordingSmtpServer:
     """See the module docstring. Not started on construction: call `start()` (the fixture does)."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+        auth: bool = False,
+    ):
         self.host = HOST
         self.port = port or free_port()
         self._lock = threading.Lock()
         self._controller: Controller | None = None
+        self._starttls, self._implicit_tls, self._auth = starttls, implicit_tls, auth
         self._refusals: dict[str, _Fault] = {}
         self._drop: _Fault | None = None
         self._delay: _Fault | None = None
+        self._greeting: _Fault | None = None
+        self._auth_fault: _Fault | None = None
+        self.connections_refused = 0
+        self.logins: list[str] = []
         self._delay_seconds = 0.0
         self.seen: list[EmailMessage] = []
         self.messages: list[EmailMessage] = []
@@ -118,7 +168,16 @@ class RecordingSmtpServer:
     def start(self) -> None:
         if self._controller is not None:
             return
-        controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=10)
+        kwargs: dict[str, object] = {}
+        if self._starttls is not None:
+            kwargs["tls_context"] = self._starttls
+        if self._auth:
+            kwargs.update(authenticator=self._authenticate, auth_required=True,
+                          auth_require_tls=self._starttls is not None or self._implicit_tls is not None)  # fmt: skip
+        controller = _Controller(
+            _Handler(self), hostname=self.host, port=self.port, ready_timeout=10,
+            ssl_context=self._implicit_tls, **kwargs,
+        )  # fmt: skip
         controller.start()
         self._controller = controller
 
@@ -156,11 +215,28 @@ class RecordingSmtpServer:
         with self._lock:
             self._delay, self._delay_seconds = _Fault("", times), seconds
 
+    def refuse_greeting(self, reply: str = "554 5.3.2 Service not available", times: int | None = None) -> None:
+        """Answer new connections with `reply` instead of the 220 greeting, and hang up."""
+        with self._lock:
+            self._greeting = _Fault(reply, times)
+
+    def refuse_auth(self, times: int | None = None) -> None:
+        """Refuse every AUTH (535) while the fault lasts (needs `auth=True`)."""
+        with self._lock:
+            self._auth_fault = _Fault("", times)
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        with self._lock:
+            refused = self._auth_fault is not None and self._auth_fault.use()
+            if not refused:
+                self.logins.append(auth_data.login.decode() if isinstance(auth_data.login, bytes) else str(auth_data.login))
+        return AuthResult(success=not refused, handled=False)
+
     def heal(self) -> None:
         """Clear every injected fault (a stopped server stays stopped)."""
         with self._lock:
             self._refusals.clear()
-            self._drop = self._delay = None
+            self._drop = self._delay = self._greeting = self._auth_fault = None
 
     # Reading
 

@@ -113,6 +113,8 @@ class UnitOfWork:
                 session.close()
         if isinstance(exc, StaleDataError):  # an autoflush inside the block met a concurrent write
             raise ConflictError(CONFLICT) from None
+        if isinstance(exc, IntegrityError):  # a flush or INSERT outside commit() (record_event's, an autoflush)
+            raise ConflictError(f"conflicting data: {_integrity_reason(exc)}") from None
 
     def commit(self) -> None:
         try:

@@ -26,7 +26,7 @@ from peerpath.cli import (
     rules,
     system,
 )
-from peerpath.cli._utilities import EXIT_CONFLICT, EXIT_UNREACHABLE, EXIT_USER_ERROR, start
+from peerpath.cli._utilities import EXIT_CONFLICT, EXIT_USER_ERROR, start
 
 
 def _group(help: str, *, no_args_is_help: bool = True) -> typer.Typer:
@@ -159,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
     except Exception as exc:
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import DBAPIError
 
-        if isinstance(exc, OperationalError):
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-            typer.echo(f"error: cannot use the database: {first}", err=True)
-            return EXIT_UNREACHABLE
+        if isinstance(exc, DBAPIError):  # one line naming the cause; never the SQL or its parameters
+            from lifecycle.persistence.database import describe_database_error
+
+            line, code = describe_database_error(exc)
+            typer.echo(f"error: {line}", err=True)
+            return code
         raise
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from peerpath.cli._utilities import context, fail, print_json, table
+from peerpath.cli._utilities import context, fail, optional_date, print_json, table
 
 
 def outbox_list(
@@ -55,17 +55,49 @@ def outbox_send(
     else:
         result = root.run_dispatch(settings, limit=limit)
         where = ""
+    report_dispatch(result, where)
+
+
+def report_dispatch(result: Any, where: str = "") -> None:
+    """One line of counts; one line per kind of failure with its count and the server's words; the
+    outage, if any. Exit 1 when something was due and nothing could be sent."""
     typer.echo(f"sent {result.sent}, retrying later {result.retried}, given up {result.dead}{where}")
+    for kind, failure in result.failures.items():
+        typer.echo(f"  {kind}: {failure.count} × {failure.detail}", err=True)
+    if result.outage:
+        typer.echo(f"  {result.outage}", err=True)
+    if result.discarded:
+        typer.echo(f"  {result.discarded} late outcomes from a claim that had lost its lease: discarded", err=True)
     for error in result.errors:
         typer.echo(f"  gave up: {error}", err=True)
+    if result.nothing_sent:
+        typer.echo("error: nothing could be sent; the messages stay queued", err=True)
+        raise typer.Exit(1)
 
 
-def outbox_retry(message_id: Annotated[int, typer.Argument(help="outbox message id")]) -> None:
-    """Send a dead or waiting message again at the next dispatch."""
-    from notifications.outbox import retry_now
+def outbox_retry(
+    message_id: Annotated[int | None, typer.Argument(help="outbox message id")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="every dead message (after an outage)")] = False,
+    since: Annotated[str | None, typer.Option(help="with --all-dead: only those given up since this date")] = None,
+) -> None:
+    """Send a dead or waiting message again at the next dispatch (or, with --all-dead, every dead one)."""
+    from notifications.outbox import retry_all_dead, retry_now
 
     ctx = context()
-    typer.echo(f"message {message_id}: {retry_now(ctx.uow(), message_id, scope=ctx.actor.scope)}")
+    if all_dead == (message_id is not None):
+        fail("give a message id or --all-dead (not both)")
+    if since is not None and not all_dead:
+        fail("--since goes with --all-dead")
+    if message_id is not None:
+        typer.echo(f"message {message_id}: {retry_now(ctx.uow(), message_id, scope=ctx.actor.scope)}")
+        return
+    start = None
+    if since is not None:
+        from datetime import UTC, time
+
+        start = datetime.combine(optional_date(since, "--since"), time(0), tzinfo=UTC)  # type: ignore[arg-type]
+    count = retry_all_dead(ctx.uow(), since=start, scope=ctx.actor.scope)
+    typer.echo(f"{count} dead messages queued for the next dispatch")
 
 
 def book_cmd(
@@ -90,9 +122,12 @@ def book_cmd(
         fail(f"start {at!r} is not a date and time (use YYYY-MM-DDTHH:MM)")
     if starts_at.tzinfo is None:
         starts_at = starts_at.replace(tzinfo=LONDON)
+    from notifications.outbox import message_domain
+
     ctx = context()
     sequence = book(
-        ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name  # type: ignore[arg-type]
+        ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name,  # type: ignore[arg-type]
+        domain=message_domain(ctx.settings.mail_from),
     )
     typer.echo(
         f"{journey.upper()}: {kind} booked for {starts_at:%Y-%m-%d %H:%M}"

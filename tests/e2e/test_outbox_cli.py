@@ -237,7 +237,8 @@ def test_outbox_send_through_the_configured_smtp_server(
     code, out, err = cli("outbox", "send", "--limit", "1")
     assert code == 0, err
     assert out == "sent 0, retrying later 0, given up 1\n"
-    assert err.startswith(f"  gave up: message {first['id']} to {first['recipient_email']}: 550")
+    assert err.startswith("  refused: 1 × 550 5.1.1")  # one line per kind of failure, with the server's words
+    assert f"  gave up: message {first['id']} to {first['recipient_email']}: 550" in err
 
     smtp.heal()
     code, out, err = cli("outbox", "send")
@@ -267,3 +268,73 @@ def test_training_module_titles_put_special_category_words_in_emails(
     assert any("training" in str(read_eml(path)["Subject"]).lower() for path in emls)
     found = {path.name: special_category_words(everything_readable(read_eml(path))) for path in emls}
     assert {name: words for name, words in found.items() if words} == {}
+
+
+def test_outbox_send_names_each_kind_of_failure_and_exits_non_zero_when_nothing_could_be_sent(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from notifications.sink import free_port
+
+    small_programme(cli)
+    queued = outbox(cli)
+    monkeypatch.setenv("PEERPATH_SMTP_SECURITY", "none")
+    monkeypatch.setenv("PEERPATH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("PEERPATH_SMTP_PORT", str(free_port()))  # nobody listening
+    code, out, err = cli("outbox", "send")
+    assert code == 1, (out, err)
+    assert out == "sent 0, retrying later 0, given up 0\n"
+    lines = err.splitlines()
+    assert lines[0].startswith("  connection: 1 × SMTPConnectError: ") and "Connect call failed" in lines[0]
+    assert lines[1].startswith("  mail relay incident 1 since ") and "connection:" in lines[1]
+    assert lines[-1] == "error: nothing could be sent; the messages stay queued"
+    # At once again: the relay is not tried before the incident's back-off; still exit 1, still queued.
+    code, out, err = cli("outbox", "send")
+    assert code == 1 and "next try" in err and "connection: 1 ×" not in err
+    assert {m["status"] for m in outbox(cli)} == {"pending"} and {m["attempts"] for m in outbox(cli)} == {0}
+    assert len(outbox(cli)) == len(queued)
+
+
+def test_outbox_settings_reach_the_transport_and_a_missing_ca_file_is_a_configuration_error(
+    cli, smtp: RecordingSmtpServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    small_programme(cli)
+    monkeypatch.setenv("PEERPATH_SMTP_HOST", smtp.host)
+    monkeypatch.setenv("PEERPATH_SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("PEERPATH_SMTP_SECURITY", "starttls")
+    monkeypatch.setenv("PEERPATH_SMTP_CA_FILE", str(tmp_path / "no-such-ca.pem"))
+    monkeypatch.setenv("PEERPATH_SMTP_VALIDATE_CERTS", "false")
+    monkeypatch.setenv("PEERPATH_SMTP_TLS_SERVER_NAME", "relay.example.org")
+    settings = Settings()
+    from peerpath.app import smtp_settings
+
+    smtp_config = smtp_settings(settings)
+    assert smtp_config is not None and smtp_config.validate_certs is False
+    assert smtp_config.ca_file == tmp_path / "no-such-ca.pem" and smtp_config.tls_server_name == "relay.example.org"
+    code, _, err = cli("outbox", "send")
+    assert code == 1 and err.startswith("  configuration: 1 × PEERPATH_SMTP_CA_FILE "), err
+    assert "is not a file" in err
+
+
+def test_retry_all_dead_requeues_every_dead_message_once(
+    cli, smtp: RecordingSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_programme(cli)
+    queued = outbox(cli)
+    for m in queued:
+        smtp.refuse(str(m["recipient_email"]), 550)
+    monkeypatch.setenv("PEERPATH_SMTP_HOST", smtp.host)
+    monkeypatch.setenv("PEERPATH_SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("PEERPATH_SMTP_SECURITY", "none")
+    code, out, err = cli("outbox", "send")
+    assert code == 0 and out == f"sent 0, retrying later 0, given up {len(queued)}\n", (out, err)  # refused: an answer
+    smtp.heal()
+    assert cli("outbox", "retry")[0] == 2  # neither an id nor --all-dead
+    assert cli("outbox", "retry", "1", "--all-dead")[0] == 2
+    assert cli("outbox", "retry", "--since", "2026-01-01")[0] == 2
+    code, out, err = cli("outbox", "retry", "--all-dead", "--since", "2100-01-01")
+    assert (code, out) == (0, "0 dead messages queued for the next dispatch\n"), err
+    code, out, err = cli("outbox", "retry", "--all-dead")
+    assert (code, out) == (0, f"{len(queued)} dead messages queued for the next dispatch\n"), err
+    code, out, err = cli("outbox", "send")
+    assert code == 0 and out.startswith(f"sent {2 * len(queued)},"), (out, err)  # and the dead letters
+    assert all(smtp.count(str(m["message_id"])) == 1 for m in queued)

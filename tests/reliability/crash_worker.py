@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from datetime import date, timedelta
 
@@ -60,11 +61,14 @@ def run_dispatch(offset: timedelta) -> dict[str, object]:
     if smtp is None:
         raise SystemExit("crash_worker dispatch: PEERPATH_SMTP_HOST is not set")
     policy = RetryPolicy(max_attempts=settings.outbox_max_attempts)
+    # Leases run on the database's clock, which `offset` does not move: the trials use a short one
+    # and wait it out before each rerun.
+    lease = timedelta(seconds=float(os.environ.get("CRASH_WORKER_LEASE_SECONDS", "1800")))
     _ready()
     result = asyncio.run(
         dispatch(
             uow, smtp, concurrency=settings.outbox_concurrency, policy=policy,
-            now=lambda: utc_now() + offset,
+            now=lambda: utc_now() + offset, lease=lease,
         )
     )  # fmt: skip
     return {"sent": result.sent, "retried": result.retried, "dead": result.dead, "errors": result.errors}

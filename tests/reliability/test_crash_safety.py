@@ -54,7 +54,6 @@ from lifecycle.history import replay
 from lifecycle.persistence.database import make_engine
 from lifecycle.persistence.models import Base
 from lifecycle.persistence.queries import state_steps, stored_states
-from notifications.dispatch import LEASE
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import new_message_id
 from peerpath.settings import Settings
@@ -70,7 +69,10 @@ BACKENDS = [
 JOURNEYS = 60  # about 250 messages: a dispatcher run takes a few seconds, a sweep run a few tenths
 SWEEP_BATCH = 1  # a transaction per journey: kills land between and inside them
 FROM = "noreply@peerpath.example.org"
-STEP = LEASE + timedelta(minutes=1)  # each dispatcher rerun is past the lease of the previous one's claims
+STEP = timedelta(minutes=31)  # each dispatcher rerun is past the back-off of the previous one's retries
+# The workers' lease (on the database's clock): each rerun waits it out, so rows a killed
+# dispatcher left in `sending` are claimed again.
+WORKER_LEASE = timedelta(seconds=1)
 TOP_UP = 100
 TOP_UP_KEY = "crash-trials|top-up|"
 SETTLE = 0.3  # after a kill: the server finishes a message whose DATA had fully arrived
@@ -187,6 +189,7 @@ def worker_env(database_url: str, server: RecordingSmtpServer | None) -> dict[st
         PEERPATH_DATABASE_URL=database_url,
         PEERPATH_MAIL_FROM=FROM,
         PEERPATH_ACTOR="crash-trials",
+        CRASH_WORKER_LEASE_SECONDS=str(WORKER_LEASE.total_seconds()),
     )
     if server is not None:
         env.update(
@@ -440,6 +443,7 @@ def dispatch_phase(
             report.topped_up += top_up(engine, TOP_UP)
             unsent = TOP_UP
         delay = rng.uniform(0.0, 0.75 * unsent * seconds_per_message)
+        time.sleep(WORKER_LEASE.total_seconds() + 0.2)  # the previous run's leases have run out
         before = Counter(server.deliveries)
         run = run_worker(["dispatch", "--offset-seconds", str(offset.total_seconds())], env, cwd, delay)
         settle(server)
@@ -459,6 +463,7 @@ def dispatch_phase(
             if delivered:  # measured: aim the next kill inside the work
                 seconds_per_message = min(seconds_per_message, run.seconds / len(delivered))
         offset += STEP
+    time.sleep(WORKER_LEASE.total_seconds() + 0.2)
     final = run_worker(["dispatch", "--offset-seconds", str(offset.total_seconds())], env, cwd, None)
     assert final.done is not None and final.done["dead"] == 0 and final.done["retried"] == 0, final.done
     return must_repeat
@@ -587,6 +592,7 @@ def test_a_killed_dispatcher_resends_at_most_the_messages_in_flight(
         proc.send_signal(signal.SIGKILL)  # five messages accepted, inside the first claimed batch
         proc.wait()
         settle(server)
+        time.sleep(WORKER_LEASE.total_seconds() + 0.2)  # its leases run out
         run_worker(["dispatch", "--offset-seconds", str(STEP.total_seconds())], env, tmp_path, None)
         assert set(outbox_states(engine).values()) == {OutboxStatus.SENT}
         duplicates = sum(n - 1 for n in server.deliveries.values())

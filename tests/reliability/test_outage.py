@@ -4,16 +4,18 @@ The messages are the sweep's own (a synthetic programme from `benchmarks.populat
 date), on SQLite and PostgreSQL. The dispatcher runs in this process with a clock the test moves
 and a seeded random generator, so every back-off is checked against the policy.
 
-- The server is down: every attempted message stays `pending`, its `next_attempt_at` moved on by
-  the back-off (half to all of base * 2^(attempts-1)), its error kept; nothing is sent before it is
-  due, nothing is lost. The server comes back: every message is delivered exactly once.
+- The server is down for 6 hours (the dispatcher every 5 minutes): an outage of the run, not of
+  each message: nothing is attempted against a message, nothing goes dead, one incident records it,
+  and the relay is tried at most every 15 minutes; when it returns, every message is delivered once.
+- Down for 100 hours: one incident; after the 72-hour horizon every message is dead with a dead
+  letter (saying it timed out) waiting for the relay; when it returns the dead letters go, once each,
+  and `retry_all_dead` (`peerpath outbox retry --all-dead`) delivers every original once.
 - The server goes down in the middle of a dispatch (between two batches): the first batch is sent,
-  the next waits its back-off, the rest are untouched; all are delivered once when it returns.
-- With a small `max_attempts` and the server down for good: every message goes dead, and for each
-  one the coordinator of its organisation is told (a dead-letter outbox row and an open escalation,
-  rule "dead-letter"). When the server returns the dead letters reach the coordinators; the dead
-  messages are never sent. If the dead letters die too, each opens its own escalation and no dead
-  letter is written about a dead letter.
+  the next goes back without an attempt counted, the rest are untouched; all are delivered once.
+- Mailboxes deferring (450) with a small `max_attempts`, or refusing (550): every message goes dead,
+  and for each one the coordinator of its organisation is told (a dead-letter outbox row and an open
+  escalation, rule "dead-letter"); the dead messages are never sent. If the dead letters die too,
+  each opens its own escalation and no dead letter is written about a dead letter.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import ContactRole
 from notifications.dead_letter import DEAD_LETTER
 from notifications.dispatch import DispatchResult, RetryPolicy, dispatch
-from notifications.models import OutboxMessage, OutboxStatus
-from notifications.outbox import enqueue_planned
+from notifications.models import MailIncident, OutboxMessage, OutboxStatus
+from notifications.outbox import enqueue_planned, retry_all_dead
 from notifications.render import template_names
 from rules.persistence import Escalation
 from rules.ruleset import load_rules, rule_paths
@@ -94,6 +96,13 @@ def escalations(uow: UnitOfWork, rule: str = DEAD_LETTER) -> list[Escalation]:
         return found
 
 
+def incidents(uow: UnitOfWork) -> list[MailIncident]:
+    with uow:
+        found = list(uow.session.scalars(select(MailIncident).order_by(MailIncident.id)))
+        uow.session.expunge_all()
+        return found
+
+
 @pytest.fixture
 def swept(uow: UnitOfWork) -> dict[int, str]:
     """The programme swept on its date: {outbox row id: Message-ID} of the messages it queued."""
@@ -117,51 +126,85 @@ def start_clock() -> Clock:
     return Clock(datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1))
 
 
-def test_messages_wait_with_back_off_while_the_server_is_down_and_are_delivered_once_when_it_returns(
+def probes(results: list[DispatchResult]) -> int:
+    """Runs that knocked on the relay's door (the others waited for the incident's back-off)."""
+    return sum(not r.waiting_for_relay for r in results)
+
+
+def test_a_six_hour_outage_kills_nothing_and_everything_is_delivered_once_after(
     uow: UnitOfWork, swept: dict[int, str], smtp: RecordingSmtpServer
 ) -> None:
-    policy = RetryPolicy(max_attempts=10, base=timedelta(seconds=30), cap=timedelta(hours=6))
+    policy = RetryPolicy()  # the defaults: 72 hours' horizon
     clock = start_clock()
     smtp.stop()
     n = len(swept)
 
-    for attempt in range(1, 5):
-        result = run(uow, smtp, clock, policy, seed=attempt)
-        assert (result.sent, result.retried, result.dead) == (0, n, 0), attempt
-        waiting = rows(uow)
-        assert {r.id: r.message_id for r in waiting} == swept  # nothing lost, nothing added
-        ceiling = min(policy.cap, policy.base * 2 ** (attempt - 1))
-        for r in waiting:
-            assert r.status is OutboxStatus.PENDING and r.attempts == attempt and r.sent_at is None
-            assert ceiling * 0.5 <= aware(r.next_attempt_at) - clock.at <= ceiling, (attempt, r.id)
-            assert r.last_error and "\n" not in r.last_error
-        assert escalations(uow) == []
-
-        # Nobody is due before their back-off: a dispatch now attempts nothing.
-        earliest = min(aware(r.next_attempt_at) for r in waiting)
-        clock.at = earliest - timedelta(seconds=1)
-        assert run(uow, smtp, clock, policy) == DispatchResult()
-        assert [r.attempts for r in rows(uow)] == [attempt] * n
-        clock.at = max(aware(r.next_attempt_at) for r in waiting)  # everyone due again
-
-    # Due at different times: only those due are attempted.
+    results = []
+    for _ in range(6 * 12):  # the dispatcher every 5 minutes for 6 hours
+        results.append(run(uow, smtp, clock, policy))
+        clock.advance(minutes=5)
+    assert all((r.sent, r.retried, r.dead) == (0, 0, 0) and r.nothing_sent for r in results)
     waiting = rows(uow)
-    middle = sorted(aware(r.next_attempt_at) for r in waiting)[n // 2]
-    clock.at = middle
-    due = {r.id for r in waiting if aware(r.next_attempt_at) <= middle}
-    assert run(uow, smtp, clock, policy).retried == len(due)
-    assert {r.id for r in rows(uow) if r.attempts == 5} == due
+    assert {r.id: r.message_id for r in waiting} == swept  # nothing lost, nothing added
+    assert {(r.status, r.attempts) for r in waiting} == {(OutboxStatus.PENDING, 0)}  # no attempt burned
+    assert escalations(uow) == []
+    (incident,) = incidents(uow)  # one outage, however many runs
+    assert incident.closed_at is None and incident.failed_runs == probes(results)
+    assert probes(results) <= 6 * 4 + 8  # the relay tried at most every 15 minutes once the back-off grew
 
-    # The server returns (the same port): once everyone is due, all are delivered, each once.
-    smtp.start()
-    clock.at = max(aware(r.next_attempt_at) for r in rows(uow))
-    result = run(uow, smtp, clock, policy)
-    assert (result.sent, result.retried, result.dead, result.errors) == (n, 0, 0, [])
+    smtp.start()  # the same port
+    delivered = 0
+    for _ in range(4):  # within 20 minutes
+        delivered += run(uow, smtp, clock, policy).sent
+        clock.advance(minutes=5)
+    assert delivered == n
     assert {r.status for r in rows(uow)} == {OutboxStatus.SENT}
     assert smtp.deliveries == Counter({mid: 1 for mid in swept.values()})
-    clock.advance(hours=1)
-    assert run(uow, smtp, clock, policy) == DispatchResult()
-    assert sum(smtp.deliveries.values()) == n and escalations(uow) == []
+    (incident,) = incidents(uow)
+    assert incident.closed_at is not None and escalations(uow) == []
+
+
+def test_a_hundred_hour_outage_is_one_incident_then_dead_letters_and_all_can_be_retried(
+    uow: UnitOfWork, swept: dict[int, str], smtp: RecordingSmtpServer
+) -> None:
+    policy = RetryPolicy()
+    clock = start_clock()
+    began = clock.at
+    smtp.stop()
+    n = len(swept)
+
+    results = []
+    while clock.at < began + timedelta(hours=72) - timedelta(minutes=30):
+        results.append(run(uow, smtp, clock, policy))
+        clock.advance(minutes=30)
+    assert sum(r.dead for r in results) == 0 and escalations(uow) == []
+    assert {(r.status, r.attempts) for r in rows(uow)} == {(OutboxStatus.PENDING, 0)}
+
+    while clock.at < began + timedelta(hours=100):
+        results.append(run(uow, smtp, clock, policy))
+        clock.advance(minutes=30)
+    assert len(incidents(uow)) == 1  # one incident for the whole outage
+    after = {r.id: r for r in rows(uow)}
+    assert {after[i].status for i in swept} == {OutboxStatus.DEAD}
+    assert sum(r.dead for r in results) == n and all(r.sent == 0 for r in results)
+    # Then a dead letter each, waiting for the relay (they are the outage's too: not dead yet).
+    letters = [r for r in after.values() if r.template == DEAD_LETTER]
+    assert len(letters) == n and {r.status for r in letters} == {OutboxStatus.PENDING}
+    assert len(escalations(uow)) == n
+    assert all("gave up retrying" in str(r.context["reason"]) for r in letters)
+
+    smtp.start()
+    clock.advance(minutes=30)
+    assert run(uow, smtp, clock, policy).sent == n  # the dead letters, once each
+    assert smtp.deliveries == Counter({r.message_id: 1 for r in letters})
+    (incident,) = incidents(uow)
+    assert incident.closed_at is not None
+
+    # Recovery in one command (`peerpath outbox retry --all-dead`): each original delivered once.
+    assert retry_all_dead(uow) == n
+    clock = Clock(datetime.now(UTC) + timedelta(seconds=1))  # requeued at the real time
+    assert run(uow, smtp, clock, policy).sent == n
+    assert smtp.deliveries == Counter({mid: 1 for mid in [*swept.values(), *(r.message_id for r in letters)]})
 
 
 class StopsTheServer(Clock):
@@ -182,29 +225,24 @@ class StopsTheServer(Clock):
 def test_the_server_going_down_in_the_middle_of_a_dispatch_loses_nothing(
     uow: UnitOfWork, swept: dict[int, str], smtp: RecordingSmtpServer
 ) -> None:
-    policy = RetryPolicy(max_attempts=10)
+    policy = RetryPolicy()
     batch = 10
     start = start_clock().at
-    clock = StopsTheServer(
-        start, smtp, at_call=batch + 2
-    )  # the claim, a call per recorded outcome, the next claim
+    # The claim, one call per recorded outcome, the check for an incident to close, the next claim.
+    clock = StopsTheServer(start, smtp, at_call=batch + 3)
 
     result = run(uow, smtp, clock, policy, batch=batch, concurrency=2)  # type: ignore[arg-type]
 
     assert not smtp.running
-    assert (result.sent, result.retried, result.dead) == (batch, batch, 0)  # then it stops trying
+    assert (result.sent, result.retried, result.dead) == (batch, 0, 0) and result.outage  # then it stops
     after = rows(uow)
     assert {r.id: r.message_id for r in after} == swept
     by_status = Counter(r.status for r in after)
     assert by_status == {OutboxStatus.SENT: batch, OutboxStatus.PENDING: len(swept) - batch}
-    waiting = [r for r in after if r.attempts == 1 and r.status is OutboxStatus.PENDING]
-    assert len(waiting) == batch
-    for r in waiting:
-        assert start + policy.base * 0.5 <= aware(r.next_attempt_at) <= start + policy.base and r.last_error
-    untouched = [r for r in after if r.attempts == 0]
-    assert len(untouched) == len(swept) - 2 * batch and all(
-        r.status is OutboxStatus.PENDING for r in untouched
-    )
+    released = [r for r in after if r.status is OutboxStatus.PENDING and r.first_failed_at is not None]
+    assert len(released) == batch and {r.attempts for r in released} == {0}  # back, no attempt counted
+    untouched = [r for r in after if r.status is OutboxStatus.PENDING and r.first_failed_at is None]
+    assert len(untouched) == len(swept) - 2 * batch and {r.attempts for r in untouched} == {0}
     assert sum(smtp.deliveries.values()) == batch
 
     smtp.start()
@@ -224,10 +262,19 @@ def coordinators(uow: UnitOfWork) -> dict[int, set[str]]:
         return found
 
 
+def refuse_everyone(uow: UnitOfWork, server: RecordingSmtpServer, code: int) -> None:
+    """Every candidate, contact and coordinator refused at RCPT TO: the relay works, the mailboxes do not."""
+    for r in rows(uow):
+        server.refuse(r.recipient_email, code)
+    for emails in coordinators(uow).values():
+        for email in emails:
+            server.refuse(email, code)
+
+
 def die(
     uow: UnitOfWork, server: RecordingSmtpServer, clock: Clock, policy: RetryPolicy
 ) -> list[DispatchResult]:
-    """Dispatch until nothing is due any more (the server down), seven hours apart (past the cap)."""
+    """Dispatch until nothing is due any more (every mailbox deferring), seven hours apart (past the cap)."""
     results = []
     for _ in range(policy.max_attempts):
         results.append(run(uow, server, clock, policy))
@@ -240,7 +287,7 @@ def test_after_the_maximum_attempts_a_message_goes_dead_and_its_coordinator_is_t
 ) -> None:
     policy = RetryPolicy(max_attempts=3, cap=timedelta(hours=6))
     clock = start_clock()
-    smtp.stop()
+    refuse_everyone(uow, smtp, 450)  # deferred, mailbox by mailbox, for ever
     n = len(swept)
 
     results = die(uow, smtp, clock, policy)
@@ -268,8 +315,8 @@ def test_after_the_maximum_attempts_a_message_goes_dead_and_its_coordinator_is_t
         assert letter.journey_id == dead.journey_id and letter.message_id != dead.message_id
     assert len(after) == 2 * n
 
-    # The server returns: the coordinators get the dead letters, once each; the dead stay dead.
-    smtp.start()
+    # The mailboxes accept again: the coordinators get the dead letters, once each; the dead stay dead.
+    smtp.heal()
     clock.advance(minutes=1)
     assert run(uow, smtp, clock, policy).sent == n
     assert smtp.deliveries == Counter({letter.message_id: 1 for letter in letters.values()})
@@ -285,7 +332,7 @@ def test_when_the_dead_letters_die_too_each_is_escalated_and_none_is_written_abo
 ) -> None:
     policy = RetryPolicy(max_attempts=2, cap=timedelta(hours=6))
     clock = start_clock()
-    smtp.stop()
+    refuse_everyone(uow, smtp, 550)
     n = len(swept)
 
     die(uow, smtp, clock, policy)  # the messages
@@ -298,7 +345,7 @@ def test_when_the_dead_letters_die_too_each_is_escalated_and_none_is_written_abo
     assert sorted(e.subject for e in opened) == sorted(f"message:{r.id}" for r in after)
     assert all(e.resolved_on is None for e in opened)
     assert smtp.deliveries == Counter()
-    smtp.start()
+    smtp.heal()
     clock.advance(hours=7)
     assert run(uow, smtp, clock, policy) == DispatchResult()  # dead is final: only a person retries
 
@@ -307,7 +354,7 @@ def test_the_next_sweep_leaves_dead_letter_escalations_open(
     uow: UnitOfWork, swept: dict[int, str], smtp: RecordingSmtpServer
 ) -> None:
     policy = RetryPolicy(max_attempts=1)
-    smtp.stop()
+    refuse_everyone(uow, smtp, 550)
     assert run(uow, smtp, start_clock(), policy).dead == len(swept)
     assert len(escalations(uow)) == len(swept)
 

@@ -187,10 +187,17 @@ def test_invitations_show_the_time_in_uk_time_and_the_place() -> None:
     assert when(datetime(2025, 1, 6, 9, 0, tzinfo=UTC)) == "Monday 6 January 2025 at 9am"
 
 
-def test_dead_letter_names_the_failed_template() -> None:
-    rendered = render("dead-letter", context(subject="reference-chase", days=0))
-    assert rendered.subject == "Message not delivered: reference-chase for Sam (J-000123)"
-    assert "could not be delivered after all attempts." in rendered.text
+def test_dead_letter_names_the_email_the_recipient_and_the_server_reply() -> None:
+    from notifications.dead_letter import what_happened
+
+    refused = what_happened("Alex", "alex@example.com", "550 5.1.1 <alex@example.com>: mailbox unavailable", False)
+    rendered = render("dead-letter", context(subject="References: please chase", days=0, reason=refused))
+    assert rendered.subject == "Not delivered: References: please chase"
+    assert 'The email "References: please chase" about Sam (J-000123) was not delivered.' in rendered.text
+    assert "sent to Alex <alex@example.com>, and the mail server refused it: 550 5.1.1" in rendered.text
+    assert "after all attempts" not in rendered.text and "every retry" not in rendered.text
+    late = what_happened("Alex", "alex@example.com", "ConnectionRefusedError: refused", True)
+    assert "could not take it before we gave up retrying; last reply: ConnectionRefusedError" in late
 
 
 def test_html_escapes_markup_in_every_value_and_text_stays_plain() -> None:
