@@ -38,6 +38,12 @@ def subject_label(subject: str, pathway_id: str, pathways: PathwayRegistry) -> s
         return f"{rest} probation review"
     if kind == "supervision":
         return f"{rest.replace('_', ' ')} supervision"
+    if kind == "interview":
+        return "interview"
+    if kind == "clearance":
+        return "pre-employment checks"
+    if kind == "pause":
+        return "wellbeing pause"
     return "your application"
 
 
