@@ -72,6 +72,7 @@ def enqueue_planned(
             "subject": labels[label_key],
             "days": p.action.days,
             "due_on": p.action.due_on.isoformat() if p.action.due_on else None,
+            "overdue": p.overdue,
             "organisation_name": p.employer_name,
             "contact_name": p.contact.name if p.contact else None,
             "contact_email": p.contact.email if p.contact else None,
