@@ -91,7 +91,13 @@ def _invitation(message: OutgoingMessage, sender: Sender, now: datetime, context
         location=context.location,
         sequence=int(message.invite["sequence"]),  # type: ignore[call-overload]
         dtstamp=now,
+        method=_method(message),
     )
+
+
+def _method(message: OutgoingMessage) -> str:
+    """REQUEST for an invitation or an update, CANCEL for a cancelled booking."""
+    return str((message.invite or {}).get("method", "REQUEST"))
 
 
 def _needs_smtputf8(*emails: str | None) -> bool:
@@ -116,7 +122,7 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
     email: Message = body
     if message.invite and context.starts_at:
         ics = _invitation(message, sender, now, context)
-        calendar = MIMEBase("text", "calendar", method="REQUEST", charset="utf-8")
+        calendar = MIMEBase("text", "calendar", method=_method(message), charset="utf-8")
         calendar.set_payload(ics)
         encode_base64(calendar)
         calendar.add_header("Content-Disposition", "attachment", filename="invite.ics")
@@ -165,6 +171,6 @@ def _build_smtputf8(
     if message.invite and context.starts_at:
         email.add_attachment(
             _invitation(message, sender, now, context), maintype="text", subtype="calendar",
-            filename="invite.ics", params={"method": "REQUEST"},
+            filename="invite.ics", params={"method": _method(message)},
         )  # fmt: skip
     return email

@@ -24,7 +24,7 @@ RULE_TEMPLATES = frozenset(step["template"] for step in STEPS)
 STAFF_TEMPLATES = frozenset(step["template"] for step in STEPS if step["to"] != "candidate")
 CANDIDATE_TEMPLATES = frozenset(step["template"] for step in STEPS if step["to"] == "candidate")
 EXTRA_TEMPLATES = frozenset(
-    {"invite-interview", "invite-probation-review", "invite-supervision", "dead-letter"}
+    {"invite-interview", "invite-probation-review", "invite-supervision", "invite-cancelled", "dead-letter"}
 )
 ALL_TEMPLATES = sorted(RULE_TEMPLATES | EXTRA_TEMPLATES)
 
