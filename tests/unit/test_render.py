@@ -26,6 +26,13 @@ CANDIDATE_TEMPLATES = frozenset(step["template"] for step in STEPS if step["to"]
 EXTRA_TEMPLATES = frozenset(
     {"invite-interview", "invite-probation-review", "invite-supervision", "invite-cancelled", "dead-letter"}
 )
+TURN_TEMPLATES = frozenset(
+    {
+        "candidate-shortlisted", "candidate-not-appointed", "candidate-offer", "candidate-checks",
+        "candidate-check-action", "candidate-cleared", "candidate-welcome", "candidate-probation-passed",
+    }
+)  # fmt: skip
+EXTRA_TEMPLATES |= TURN_TEMPLATES
 ALL_TEMPLATES = sorted(RULE_TEMPLATES | EXTRA_TEMPLATES)
 
 # Words that must never appear in a template or a rendered message (health, lived experience, DBS content).
@@ -407,3 +414,24 @@ def test_the_wellbeing_check_in_is_for_staff_and_kindly_worded() -> None:
     assert "28 days" in rendered.text and "gentle" in rendered.text and "no need to rush" in rendered.text
     for word in ("overdue", "escalat", "chase", "must"):
         assert word not in rendered.text.split("Why you are getting this")[0].lower()
+
+
+def test_the_turn_templates_are_the_ones_the_candidate_listener_uses() -> None:
+    from notifications.turns import CHECK_TEMPLATE, TURNS
+
+    assert {t for t, _ in TURNS.values()} | {CHECK_TEMPLATE} == TURN_TEMPLATES
+
+
+@pytest.mark.parametrize("name", sorted(TURN_TEMPLATES))
+def test_turn_messages_come_from_the_organisation_and_name_no_journey(name: str) -> None:
+    rendered = render(name, context(recipient_role="candidate", recipient_name="Sam", subject="identity"))
+    assert rendered.text.startswith("Hello Sam,")
+    assert "J-000123" not in rendered.text and "J-000123" not in rendered.subject
+    assert "Why you are getting this" not in rendered.text, "no staff reason in a candidate's email"
+    assert rendered.text.rstrip().endswith("Sent by peerpath for Northshire NHS Foundation Trust")
+
+
+def test_the_cleared_message_gives_the_start_date() -> None:
+    rendered = render("candidate-cleared", context(recipient_role="candidate", due_on=date(2027, 1, 11)))
+    assert rendered.subject == "Your start date: Monday 11 January 2027"
+    assert "Your start date is Monday 11 January 2027." in rendered.text
