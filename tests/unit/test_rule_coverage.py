@@ -11,8 +11,7 @@ The guarantee is also shown to be tight: removing any one default rule breaks at
 (`test_removing_any_default_rule_breaks_a_duty`), so no rule is dead weight and no duty is
 covered only by accident.
 
-The permitted parties a check may wait on are lifecycle.service.DEFAULT_WAITING_ON plus the
-obvious alternatives (the candidate, the employer's HR, the coordinator).
+The parties a check may wait on come from the shared table, lifecycle.checks.WAITING_PARTIES.
 """
 
 from __future__ import annotations
@@ -23,9 +22,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from lifecycle.checks import WAITING_PARTIES
 from lifecycle.domain import CheckView, ReviewView, review_plan, training_plan
 from lifecycle.pathways import Pathway, TrainingStage, add_months, builtin_registry
-from lifecycle.service import DEFAULT_WAITING_ON
 from lifecycle.states import OPEN, CheckKind, CheckStatus, Party, State
 from notifications.render import template_names
 from rules.calendar import WorkingCalendar
@@ -121,7 +120,7 @@ def satisfied_checks(pathway: Pathway, on: date = MON, **overrides: CheckView) -
 def permitted(pathway: Pathway) -> Iterator[tuple[CheckKind, CheckStatus, Party | None]]:
     """Every (kind, status, waiting on) a coordinator may record for this pathway."""
     for kind in CheckKind:
-        parties = dict.fromkeys((DEFAULT_WAITING_ON[kind], P.CANDIDATE, P.EMPLOYER_HR, P.COORDINATOR))
+        parties = sorted(WAITING_PARTIES[kind])  # the shared table of who a check may wait on
         required = pathway.checks.spec(kind).required
         for status in CheckStatus:
             if status is S.NOT_REQUIRED and required:
