@@ -415,6 +415,9 @@ class Backtest:
         }  # fmt: skip
 
 
+MIN_HISTORY_MONTHS = 12  # a back-test from a cut needs this much history before it (the baseline's window)
+
+
 def backtest(
     session: Session,
     registry: PathwayRegistry,
@@ -430,6 +433,14 @@ def backtest(
     journeys = load_journeys(session, registry, org)
     all_moves = load_moves(session, org)
     end = data_end or max((m.day for mv in all_moves.values() for m in mv), default=date.min)
+    first = min((m.day for mv in all_moves.values() for m in mv), default=None)
+    for cut in cuts:
+        if first is None or first > add_month(cut, -MIN_HISTORY_MONTHS):
+            since = f"it starts on {first}" if first else "there is none"
+            raise ValueError(
+                f"too little history to back-test from {cut}: {since}, and a back-test needs "
+                f"{MIN_HISTORY_MONTHS} months of history before each cut"
+            )
     rows: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
     for cut in cuts:
@@ -453,6 +464,11 @@ def backtest(
                 (rows if key[0] == "programme" else groups).append(row)
     if not rows:
         raise ValueError("no forecast month ends before the history does: choose earlier cut dates")
+    if not any(r["actual"] for r in rows):
+        raise ValueError(
+            "too little history to back-test: nobody was embedded in the months compared, so any "
+            "forecast of none would look perfect"
+        )
     err = [r["expected"] - r["actual"] for r in rows]
     inside = [r["low"] <= r["actual"] <= r["high"] for r in rows]
     s_err = [abs(r["expected"] - r["actual"]) for r in groups]

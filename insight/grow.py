@@ -5,7 +5,8 @@ Four criteria, each scored 0..1 and weighted (weights and thresholds are configu
 - readiness: a team's readiness checklist (named supervisor, team briefed, role description agreed,
   peer supervision arranged); for a speciality, the share of its teams that are ready;
 - supervision: free supervised places (a named supervisor supports `psws_per_supervisor` PSWs)
-  times the share of due supervision actually held there (a team that misses sessions scores less);
+  times the share of due supervision actually held there (a team that misses sessions scores less;
+  one with no supervision due yet, no PSW placed, counts at a neutral half);
 - pipeline: PSWs of the speciality between clearance and placement, who will need a team soon,
   relative to the busiest speciality;
 - retention: the share still employed 6 months after starting (the team's own when it has at least
@@ -33,6 +34,10 @@ from lifecycle.pathways import PathwayRegistry, add_months
 from lifecycle.persistence.models import Organisation, Team
 from lifecycle.states import State
 
+# A team (or speciality) where no supervision has fallen due yet (no PSW placed) has not shown it
+# holds supervision: its free places count at a neutral half, so it never outranks a team whose
+# record is known merely by being empty.
+UNPROVEN = 0.5
 CRITERIA = ("readiness", "supervision", "pipeline", "retention")
 NEAR_PLACEMENT = (State.CLEARED, State.INDUCTION, State.TRAINING)
 RECRUITING = (State.APPLIED, State.SHORTLISTED, State.INTERVIEW_SCHEDULED, State.INTERVIEWED, State.OFFERED,
@@ -175,7 +180,7 @@ def grow(
         held = compliance.get(t["code"])
         scores = {
             "readiness": (4 - len(missing)) / 4,
-            "supervision": (free / capacity if capacity else 0.0) * (held if held is not None else 1.0),
+            "supervision": (free / capacity if capacity else 0.0) * (held if held is not None else UNPROVEN),
             "pipeline": pipeline_of(t["speciality"])[0],
             "retention": retention_of(t["code"], t["speciality"])[0],
         }
@@ -183,7 +188,8 @@ def grow(
             "ready: all four readiness items in place" if not missing else "not ready: " + ", ".join(missing),
             (f"{free} of {capacity} supervised places free ({in_post[t['code']]} PSW(s) in post)" if capacity
              else "no named supervisor: no supervised places")
-            + (f"; {held:.0%} of due supervision held" if held is not None else ""),
+            + (f"; {held:.0%} of due supervision held" if held is not None
+               else "; no supervision due there yet: scored neutral" if capacity else ""),
             pipeline_of(t["speciality"])[1],
             retention_of(t["code"], t["speciality"])[1],
         ]  # fmt: skip
@@ -204,13 +210,14 @@ def grow(
         scores = {
             "readiness": len(ready) / len(mine) if mine else 0.0,
             "supervision": (free / capacity if capacity else 0.0)
-            * (held_share if held_share is not None else 1.0),
+            * (held_share if held_share is not None else UNPROVEN),
             "pipeline": pipeline_of(speciality)[0],
             "retention": retention_of(None, speciality)[0],
         }
         reasons = [
             f"{len(ready)} of {len(mine)} team(s) ready" if mine else "no host team yet",
-            f"{free} supervised place(s) free in ready teams" + (f"; {held_share:.0%} of due supervision held" if held_share is not None else ""),
+            f"{free} supervised place(s) free in ready teams" + (f"; {held_share:.0%} of due supervision held" if held_share is not None
+                                                                 else "; no supervision due there yet: scored neutral" if capacity else ""),
             pipeline_of(speciality)[1],
             retention_of(None, speciality)[1],
         ]  # fmt: skip

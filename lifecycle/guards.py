@@ -79,16 +79,29 @@ def team_ready(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
     team = ctx.team or journey.team
     if team is None:
         return ["no host team chosen"]
-    missing = team.missing()
+    reasons = []
     if team.speciality != journey.pathway.speciality:
-        missing.insert(0, f"a {team.speciality} team, not {journey.pathway.speciality}")
-    reasons = [f"team {team.team_code} not ready: {', '.join(missing)}"] if missing else []
+        label = _speciality(team.speciality)
+        article = "an" if label[:1].lower() in "aeiou" or label == "HIV" else "a"
+        reasons.append(
+            f"team {team.team_code} is {article} {label} team; this pathway needs {_speciality(journey.pathway.speciality)}"
+        )
+    missing = team.missing()
+    if missing:
+        reasons.append(f"team {team.team_code} not ready: {', '.join(missing)}")
     if team.supervised_now >= team.supervised_places and not ctx.capacity_override:
         reasons.append(
             f"team {team.team_code} has no supervised place free "
             f"({team.supervised_now} of {team.supervised_places} taken)"
         )
     return reasons
+
+
+def _speciality(code: str) -> str:
+    """"hiv" -> "HIV", "mental-health" -> "mental health", for refusals a coordinator reads."""
+    return {"hiv": "HIV", "learning-disability-autism": "learning disability and autism"}.get(
+        code, code.replace("-", " ")
+    )
 
 
 def final_review_passed(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:

@@ -6,8 +6,10 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
-from lifecycle.errors import NotFound, PeerpathError
+from lifecycle.clock import london_today
+from lifecycle.errors import InvalidInput, NotFound, PeerpathError
 from lifecycle.persistence.models import Journey
 from lifecycle.persistence.queries import journeys_visible_to, open_applications, organisation_codes
 from lifecycle.persistence.uow import UnitOfWork
@@ -78,8 +80,13 @@ def _column_names(names: list[str]) -> str:
 
 
 def validate(
-    uow: UnitOfWork, rows: list[tuple[int, dict[str, str]]], actor: Actor | None = None
+    uow: UnitOfWork,
+    rows: list[tuple[int, dict[str, str]]],
+    actor: Actor | None = None,
+    *,
+    today: date | None = None,
 ) -> tuple[list[Applicant], list[BadRow]]:
+    today = today or london_today()
     applicants: list[Applicant] = []
     bad: list[BadRow] = []
     seen: dict[tuple[str, str], int] = {}
@@ -97,6 +104,8 @@ def validate(
                     raise NotFound(f"unknown employer {applicant.employer!r}")
                 if actor is not None:
                     actor.require(applicant.employer, "register applicants")
+                if applicant.applied_on and applicant.applied_on > today:
+                    raise InvalidInput(f"applied on {applicant.applied_on} is in the future")
             except PeerpathError as exc:
                 bad.append(BadRow(line, str(exc)))
                 continue

@@ -1,17 +1,19 @@
 """Booking interviews, probation reviews and supervision sessions: calendar invitations that go out
 through the outbox in the same transaction as the booking. Rebooking the same session sends an
-update of the same calendar entry (same UID, next SEQUENCE)."""
+update of the same calendar entry (same UID, next SEQUENCE); cancelling it sends METHOD:CANCEL for
+that same entry. A session cannot be booked in the past."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 
+from lifecycle.clock import LONDON
 from lifecycle.errors import InvalidInput
 from lifecycle.permissions import Action
-from lifecycle.persistence.models import Contact
+from lifecycle.persistence.models import Contact, Event
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor, apply_trigger, authorise
 from lifecycle.states import ContactRole, State, SupervisionKind, Trigger
@@ -55,6 +57,10 @@ def book(
     with uow:
         journey = uow.journey(ref, actor.scope)
         authorise(actor, journey, Action.BOOK)
+        if starts_at < now:
+            raise InvalidInput(
+                f"cannot book a session in the past ({starts_at.astimezone(LONDON):%d %b %Y %H:%M})"
+            )
         if kind == "interview":
             if journey.state is State.SHORTLISTED:
                 apply_trigger(uow, actor, ref, Trigger.SCHEDULE_INTERVIEW, at=now)
@@ -123,6 +129,92 @@ def book(
                 )
             )  # fmt: skip
         uow.record_event(journey, actor=actor.name, at=now, kind="booking",
-                         detail={"booking": seed_part, "starts_at": starts_at.isoformat(), "sequence": sequence})  # fmt: skip
+                         detail={"booking": seed_part, "starts_at": starts_at.isoformat(), "sequence": sequence,
+                                 "minutes": minutes, "location": place, "label": label})  # fmt: skip
         uow.commit()
         return sequence
+
+
+def cancel(
+    uow: UnitOfWork, actor: Actor, ref: str, kind: Kind, *, name: str | None = None, at: datetime | None = None
+) -> str:
+    """Cancel the latest booking of this kind (and review name or supervision kind): everyone invited
+    gets a cancellation of the same calendar entry (METHOD:CANCEL, same UID, next SEQUENCE). Returns
+    what was cancelled, e.g. "interview on 10 Dec 2026 10:00"."""
+    if kind not in TEMPLATES:
+        raise InvalidInput(f"unknown booking {kind!r} (known: {', '.join(TEMPLATES)})")
+    now = at or datetime.now(UTC)
+    with uow:
+        journey = uow.journey(ref, actor.scope)
+        authorise(actor, journey, Action.BOOK)
+        session = uow.session
+        bookings = session.execute(
+            select(Event.kind, Event.detail).where(Event.journey_id == journey.id, Event.kind.in_(("booking", "booking_cancelled")))
+            .order_by(Event.id)
+        ).all()  # fmt: skip
+        live: dict[str, dict[str, Any]] = {}
+        for event_kind, detail in bookings:
+            part = str((detail or {}).get("booking", ""))
+            if event_kind == "booking":
+                live[part] = detail
+            else:
+                live.pop(part, None)
+        prefix = "interview" if kind == "interview" else f"review/{name}" if kind == "review" else f"supervision/{name}/"
+        matches = [part for part in live if part == prefix or (kind == "supervision" and part.startswith(prefix))]
+        if not matches:
+            what = kind if kind == "interview" else f"{name} {kind}"
+            raise InvalidInput(f"{journey.ref} has no {what} booking to cancel")
+        seed_part = matches[-1]
+        booked = live[seed_part]
+        seed = f"{journey.ref}/{seed_part}"
+        starts_at = datetime.fromisoformat(str(booked["starts_at"]))
+        label = str(booked.get("label") or kind)
+        invited = session.execute(
+            select(OutboxMessage.recipient_role, OutboxMessage.recipient_name, OutboxMessage.recipient_email,
+                   OutboxMessage.context)
+            .where(OutboxMessage.journey_id == journey.id, OutboxMessage.idempotency_key.like(f"invite|{seed}|%"))
+            .order_by(OutboxMessage.id)
+        ).all()  # fmt: skip
+        sequence = int(booked.get("sequence", 0)) + 1
+        org = journey.employer
+        seen: set[str] = set()
+        for role, person, email, context_data in reversed(invited):  # the latest invitation per person
+            if email in seen:
+                continue
+            seen.add(email)
+            previous = dict(context_data or {})
+            context = MessageContext(
+                recipient_name=person, recipient_role=role, candidate_first_name=journey.candidate.first_name,
+                journey_ref=journey.ref, subject=label, days=0, due_on=starts_at.date(), organisation_name=org.name,
+                contact_name=previous.get("contact_name"), contact_email=previous.get("contact_email"),
+                action="remind", reason="A booked session has been cancelled.", starts_at=starts_at,
+                location=previous.get("location"),
+            )  # fmt: skip
+            session.add(
+                OutboxMessage(
+                    idempotency_key=f"cancel|{seed}|{sequence}|{email}", message_id=new_message_id(), journey_id=journey.id,
+                    organisation_id=org.id, template="invite-cancelled", recipient_role=role, recipient_name=person,
+                    recipient_email=email, context=context.model_dump(mode="json"),
+                    invite={"uid_seed": seed, "sequence": sequence, "minutes": int(booked.get("minutes") or 60),
+                            "summary": f"{label.capitalize()} ({journey.ref})", "method": "CANCEL"},
+                    status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+                )
+            )  # fmt: skip
+        uow.record_event(journey, actor=actor.name, at=now, kind="booking_cancelled",
+                         detail={"booking": seed_part, "starts_at": starts_at.isoformat(), "sequence": sequence,
+                                 "cancelled": True, "label": label})  # fmt: skip
+        uow.commit()
+        return f"{label} on {starts_at.astimezone(LONDON):%d %b %Y %H:%M}"
+
+
+def describe_booking(kind: str, detail: dict[str, Any]) -> str:
+    """A timeline line: "interview booked for 10 Dec 10:00, Room 4" or "interview cancelled (10 Dec 10:00)"."""
+    label = str(detail.get("label") or str(detail.get("booking", "session")).split("/")[0])
+    try:
+        when = f"{datetime.fromisoformat(str(detail['starts_at'])).astimezone(LONDON):%d %b %H:%M}"
+    except (KeyError, ValueError):
+        when = "an unknown time"
+    if kind == "booking_cancelled":
+        return f"{label} cancelled ({when})"
+    place = f", {detail['location']}" if detail.get("location") else ""
+    return f"{label} {'rebooked' if detail.get('sequence') else 'booked'} for {when}{place}"

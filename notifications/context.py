@@ -84,6 +84,7 @@ class MessageContext(BaseModel):
     subject: Line  # what the message is about, e.g. "references", "DBS", "final probation review"
     days: Annotated[int, Field(ge=0, le=3660)]  # days elapsed on the rule's clock
     due_on: date | None = None
+    overdue: bool = False  # due_on had passed when the message was decided: say "was due on", never "by"
     organisation_name: Line  # the sending organisation
     contact_name: Line | None = None
     contact_email: Email | None = None

@@ -91,6 +91,7 @@ def _invitation(message: OutgoingMessage, sender: Sender, now: datetime, context
         location=context.location,
         sequence=int(message.invite["sequence"]),  # type: ignore[call-overload]
         dtstamp=now,
+        method=_method(message),
     )
 
 
@@ -99,6 +100,11 @@ def _organiser(sender: Sender, attendee: str) -> str:
     their own meeting (calendars then show it as theirs, with no Accept/Decline); then the sending address."""
     organiser = sender.reply_to or sender.address
     return sender.address if organiser.lower() == attendee.lower() else organiser
+
+
+def _method(message: OutgoingMessage) -> str:
+    """REQUEST for an invitation or an update, CANCEL for a cancelled booking."""
+    return str((message.invite or {}).get("method", "REQUEST"))
 
 
 def _needs_smtputf8(*emails: str | None) -> bool:
@@ -122,9 +128,9 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
     body.attach(MIMEText(rendered.html, "html", UTF8_QP))
     email: Message = body
     if message.invite and context.starts_at:
-        # The calendar is the last alternative (text/calendar; method=REQUEST), as Outlook, Gmail and
-        # Apple Mail expect to offer Accept/Decline; not an attachment beside the alternatives.
-        calendar = MIMEBase("text", "calendar", method="REQUEST", charset="utf-8")
+        # The calendar is the last alternative (text/calendar; method=REQUEST or CANCEL), as Outlook,
+        # Gmail and Apple Mail expect to offer Accept/Decline; not an attachment beside the alternatives.
+        calendar = MIMEBase("text", "calendar", method=_method(message), charset="utf-8")
         calendar.set_payload(_invitation(message, sender, now, context))
         encode_base64(calendar)
         body.attach(calendar)
@@ -170,6 +176,6 @@ def _build_smtputf8(
     if message.invite and context.starts_at:
         email.add_alternative(
             _invitation(message, sender, now, context), maintype="text", subtype="calendar",
-            params={"method": "REQUEST"},
+            params={"method": _method(message)},
         )  # fmt: skip
     return email

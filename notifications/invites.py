@@ -46,8 +46,12 @@ def invite(
     sequence: int,
     *,
     dtstamp: datetime | None = None,
+    method: str = "REQUEST",
 ) -> bytes:
-    """A calendar invitation (METHOD:REQUEST) for one attendee; `dtstamp` defaults to now."""
+    """A calendar invitation (METHOD:REQUEST) for one attendee, or the cancellation of one
+    (METHOD:CANCEL: same UID, a higher SEQUENCE); `dtstamp` defaults to now."""
+    if method not in ("REQUEST", "CANCEL"):
+        raise InvalidInput(f"invitation method must be REQUEST or CANCEL, not {method!r}")
     uid = invite_uid(uid_seed)
     title = clean_text(summary, "invitation summary", max_length=200)
     place = clean_text(location, "invitation location", max_length=200) if location is not None else None
@@ -69,7 +73,7 @@ def invite(
     event.add("summary", title)
     if place:
         event.add("location", place)
-    event.add("status", "CONFIRMED")
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("transp", "OPAQUE")
     event.add("organizer", vCalAddress(f"mailto:{organiser}"))
     guest = vCalAddress(f"mailto:{attendee}")
@@ -83,6 +87,6 @@ def invite(
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "REQUEST")
+    calendar.add("method", method)
     calendar.add_component(event)
     return calendar.to_ical()

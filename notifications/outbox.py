@@ -48,6 +48,12 @@ def subject_label(subject: str, pathway_id: str, pathways: PathwayRegistry) -> s
         return f"{rest} probation review"
     if kind == "supervision":
         return f"{rest.replace('_', ' ')} supervision"
+    if kind == "interview":
+        return "interview"
+    if kind == "clearance":
+        return "pre-employment checks"
+    if kind == "pause":
+        return "wellbeing pause"
     return "your application"
 
 
@@ -77,6 +83,7 @@ def enqueue_planned(
             "subject": labels[label_key],
             "days": p.action.days,
             "due_on": p.action.due_on.isoformat() if p.action.due_on else None,
+            "overdue": p.overdue,
             "organisation_name": p.employer_name,
             "contact_name": p.contact.name if p.contact else None,
             "contact_email": p.contact.email if p.contact else None,

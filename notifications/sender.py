@@ -88,8 +88,9 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     return context
 
 
-def _words(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _words(exc: BaseException | str) -> str:
+    """Text on one line (a server's reply, an exception's message)."""
+    return " ".join(str(exc).split()) or (type(exc).__name__ if isinstance(exc, BaseException) else "")
 
 
 def classify_session_error(exc: BaseException) -> SessionFailure:
@@ -191,8 +192,8 @@ class SmtpTransport:
             )
         except aiosmtplib.SMTPSenderRefused as exc:
             if 500 <= exc.code < 600:
-                failure = classify_session_error(exc)
-                return Outcome(Result.SESSION, failure.detail, failure.kind)
+                refused = classify_session_error(exc)
+                return Outcome(Result.SESSION, refused.detail, refused.kind)
             return _classify_codes([exc.code], exc.message)
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code == 421 or not client.is_connected:  # the server is closing the session

@@ -47,7 +47,9 @@ def unit_of_work(settings: Settings, *, check_schema: bool = True) -> UnitOfWork
     eng = engine(settings)
     if check_schema:
         require_current_schema(eng)
-    return UnitOfWork(eng, pathways(settings))
+    from notifications.turns import candidate_turns
+
+    return UnitOfWork(eng, pathways(settings), listeners=(candidate_turns,))
 
 
 def actor(settings: Settings) -> Actor:

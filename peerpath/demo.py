@@ -812,7 +812,8 @@ def load_demo(uow: UnitOfWork, actor: Actor, *, today: date, seed: int = DEMO_SE
         with uow:
             if uow.session.scalar(select(Organisation.id).where(Organisation.code == MARKER_ORG)) is not None:
                 return DemoResult(loaded=False, journeys=_demo_journeys(uow))
-            count = _load(uow, actor, today=today, seed=seed)
+            with uow.muted():  # a past that is loaded, not lived: nobody is told of it now
+                count = _load(uow, actor, today=today, seed=seed)
             uow.commit()
             return DemoResult(loaded=True, journeys=count)
     except (ConflictError, InvalidInput):

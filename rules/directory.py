@@ -4,6 +4,7 @@ host organisations), and a due action planned with everything its message needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +39,12 @@ class Planned:
     candidate_first_name: str
     recipient: Recipient | None  # None: nobody holds that role (reported, never silently dropped)
     contact: Recipient | None  # whom the recipient should contact: the employer's coordinator
+    as_of: date | None = None  # the day the sweep decided it (a past due date is phrased as overdue)
+
+    @property
+    def overdue(self) -> bool:
+        due = self.action.due_on
+        return due is not None and self.as_of is not None and due < self.as_of
 
 
 class Directory:
@@ -109,6 +116,7 @@ def plan(
     person: tuple[tuple[str, str], int | None],
     directory: Directory,
     reason: str,
+    as_of: date | None = None,
 ) -> Planned:
     candidate, team_id = person
     return Planned(
@@ -122,4 +130,22 @@ def plan(
         candidate_first_name=candidate[0],
         recipient=directory.resolve(action.role, j, team_id, candidate),
         contact=directory.resolve(Role.COORDINATOR, j, team_id, candidate),
+        as_of=as_of,
     )
+
+
+def one_message_each(planned: list[Planned]) -> list[Planned]:
+    """What is emailed: per person, one message per journey, rule and subject, the latest step.
+
+    After an import or missed nights several steps of a ladder fall due at once; every escalation
+    is still opened (ledger and escalation rows are written for all of them), but nobody gets the
+    same matter twice in one night, and the message they get is the most advanced one."""
+    latest: dict[tuple[int, str, str, str], Planned] = {}
+    for p in planned:
+        if p.recipient is None:
+            continue
+        key = (p.action.journey_id, p.action.rule, p.action.subject, p.recipient.email.lower())
+        kept = latest.get(key)
+        if kept is None or (p.action.step, p.action.occurrence) > (kept.action.step, kept.action.occurrence):
+            latest[key] = p
+    return list(latest.values())

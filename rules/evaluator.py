@@ -39,6 +39,7 @@ class JourneyFacts:
     last_supervision: Mapping[SupervisionKind, date] = field(default_factory=dict)
     pauses: tuple[tuple[date, date | None], ...] = ()
     updated_at: datetime | None = None  # the last change to the journey or anything recorded on it
+    interview_on: date | None = None  # the day of the booked interview (the latest booking), if any
 
     @property
     def ref(self) -> str:
@@ -82,13 +83,17 @@ def _matches(rule: Rule, j: JourneyFacts, state: State) -> bool:
     return not (a.open_checks and not _has_open_check(j))
 
 
-def _has_open_check(j: JourneyFacts) -> bool:
+def _has_open_check(j: JourneyFacts, adult_first: bool = False) -> bool:
+    """A required check not yet satisfied; `adult_first`: a DBS Adult First "no match" counts as
+    satisfied (it allows a supervised start, so the journey can be cleared)."""
     by_kind = {c.kind: c for c in j.checks}
     for kind in CheckKind:
         if not j.pathway.checks.spec(kind).required:
             continue
         check = by_kind.get(kind)
         if check is None or check.status not in SATISFIED:
+            if adult_first and check is not None and check.status is CheckStatus.ADULT_FIRST_CLEAR:
+                continue
             return True
     return False
 
@@ -158,6 +163,27 @@ def subjects(rule: Rule, j: JourneyFacts, state: State | None = None) -> Iterato
                 if not kinds or kind in kinds:
                     last = j.last_supervision.get(kind, j.placed_on)
                     yield f"supervision:{kind.value}", last + timedelta(days=cadence.every_days) - before
+    elif clock is Clock.INTERVIEW:
+        if state is State.INTERVIEW_SCHEDULED and j.interview_on:
+            yield "interview", j.interview_on - before
+    elif clock is Clock.INTERVIEW_NOT_BOOKED:
+        if state is State.INTERVIEW_SCHEDULED and j.interview_on is None:
+            yield "interview", j.state_since
+    elif clock is Clock.CHECKS_SATISFIED:
+        if state is State.CHECKS and j.checks and not _has_open_check(j, adult_first=True):
+            done = [c.completed_on for c in j.checks if c.completed_on]
+            yield "clearance", max([j.state_since, *done])
+    elif clock is Clock.CHECK_FAILED:
+        for c in j.checks:
+            if c.status is CheckStatus.FAILED and _check_matches(rule, c):
+                yield f"check:{c.kind.value}:failed", c.completed_on or j.state_since
+    elif clock is Clock.ADULT_FIRST_START:
+        dbs = next((c for c in j.checks if c.kind is CheckKind.DBS), None)
+        if dbs and dbs.status is CheckStatus.ADULT_FIRST_CLEAR and j.start_date and state in _EMPLOYED:
+            yield "check:dbs:certificate", j.start_date
+    elif clock is Clock.PAUSED:
+        if j.state is State.PAUSED:
+            yield "pause", j.pauses[-1][0] if j.pauses and j.pauses[-1][1] is None else j.state_since
     elif clock in (Clock.DBS_ISSUED, Clock.DBS_RECHECK):
         dbs = next((c for c in j.checks if c.kind is CheckKind.DBS), None)
         if dbs and dbs.status is CheckStatus.CLEARED and dbs.completed_on:
@@ -167,6 +193,8 @@ def subjects(rule: Rule, j: JourneyFacts, state: State | None = None) -> Iterato
             if clock is Clock.DBS_RECHECK and months:
                 yield "check:dbs", add_months(dbs.completed_on, months) - before
 
+
+_EMPLOYED = (State.INDUCTION, State.TRAINING, State.PROBATION, State.EMBEDDED)
 
 _STAGES: dict[tuple[str, int], dict[str, TrainingStage]] = {}
 
@@ -275,6 +303,8 @@ def evaluate_journey(
                 first = _day_reaching(calendar, anchor, rule.steps[0].day, working)
                 next_due = first if next_due is None else min(next_due, first)
                 continue
+            if rule.until_due and as_of >= anchor + timedelta(days=rule.before_days):
+                continue  # the day it counted down to has come: nothing more to say
             pauses = j.pauses if rule.pausable else ()
             elapsed = calendar.elapsed(anchor, as_of, pauses, working=working)
             step_day = next_step_day(rule, elapsed)

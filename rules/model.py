@@ -37,6 +37,12 @@ class Clock(StrEnum):
     SUPERVISION_DUE = "supervision_due"  # the next session per the pathway's cadence
     DBS_ISSUED = "dbs_issued"  # DBS certificate issued, Update Service not joined
     DBS_RECHECK = "dbs_recheck"  # DBS certificate date + the pathway's re-check interval
+    INTERVIEW = "interview"  # the booked interview's day, while the interview is not recorded
+    INTERVIEW_NOT_BOOKED = "interview_not_booked"  # interview to be scheduled, no booking, from the state's start
+    CHECKS_SATISFIED = "checks_satisfied"  # every required check satisfied, not yet cleared: from the last result
+    CHECK_FAILED = "check_failed"  # a failed check, from the day it was recorded
+    ADULT_FIRST_START = "adult_first_start"  # started under DBS Adult First: from the start date, until the certificate
+    PAUSED = "paused"  # a wellbeing pause, from the day it began (only while paused)
 
 
 class Role(StrEnum):
@@ -88,11 +94,11 @@ class AppliesTo(Strict):
     open_checks: bool = Field(default=False, description="only while a required check is not yet satisfied")
 
 
-CHECK_CLOCKS = {Clock.CHECK_NOT_STARTED, Clock.CHECK_REQUESTED, Clock.CHECK_EXPIRES}
+CHECK_CLOCKS = {Clock.CHECK_NOT_STARTED, Clock.CHECK_REQUESTED, Clock.CHECK_EXPIRES, Clock.CHECK_FAILED}
 # Clocks that count down to a date: only these can start `before_days` ahead of it.
 COUNTDOWN_CLOCKS = {
     Clock.CHECK_EXPIRES, Clock.START_DATE, Clock.TRAINING_DUE, Clock.REFRESHER_DUE, Clock.REVIEW_DUE,
-    Clock.PROBATION_END, Clock.DBS_RECHECK, Clock.SUPERVISION_DUE,
+    Clock.PROBATION_END, Clock.DBS_RECHECK, Clock.SUPERVISION_DUE, Clock.INTERVIEW,
 }  # fmt: skip
 
 
@@ -107,6 +113,11 @@ class Rule(Strict):
     days: DayCount = DayCount.WORKING
     pausable: bool = Field(
         default=True, description="a wellbeing pause stops this clock (legal deadlines do not stop)"
+    )
+    until_due: bool = Field(
+        default=False,
+        description="a countdown rule whose steps stop once the day it counts down to has come "
+        "(a reminder of an interview that is over is never sent)",
     )
     steps: tuple[Step, ...] = Field(min_length=1)
     repeat: Repeat | None = None
@@ -128,6 +139,8 @@ class Rule(Strict):
             raise ValueError(
                 f"before_days needs a clock that counts down to a date ({', '.join(sorted(COUNTDOWN_CLOCKS))})"
             )
+        if self.until_due and self.clock not in COUNTDOWN_CLOCKS:
+            raise ValueError("until_due needs a clock that counts down to a date")
         if self.applies_to.checks and self.clock not in CHECK_CLOCKS:
             raise ValueError(f"applies_to.checks needs a check clock ({', '.join(sorted(CHECK_CLOCKS))})")
         return self

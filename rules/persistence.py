@@ -243,6 +243,7 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
     ):
         supervision[jid][kind] = last
     pauses = pause_intervals(session, ids)
+    interviews = interview_days(session, ids)
 
     facts = []
     for row in _rows(conn,
@@ -260,6 +261,7 @@ def load_facts(session: Session, ids: list[int], pathways: PathwayRegistry) -> l
                 host_org=team_org.get(row[10]) if row[10] else None, checks=tuple(checks.get(jid, ())),
                 training=tuple(training.get(jid, ())), reviews=tuple(reviews.get(jid, ())),
                 last_supervision=supervision.get(jid, {}), pauses=tuple(pauses.get(jid, ())), updated_at=_utc(row[11]),
+                interview_on=interviews.get(jid),
             )
         )  # fmt: skip
     return facts
@@ -285,6 +287,28 @@ def pause_intervals(session: Session, ids: list[int]) -> dict[int, list[tuple[da
     for jid, since in open_since.items():
         intervals[jid].append((since, None))
     return intervals
+
+
+def interview_days(session: Session, ids: list[int]) -> dict[int, date]:
+    """The day of each journey's latest interview booking (London time), from the event log; a
+    cancelled booking leaves none."""
+    found: dict[int, date] = {}
+    stmt = (
+        select(Event.journey_id, Event.detail)
+        .where(in_ids(Event.journey_id, ids), Event.kind.in_(("booking", "booking_cancelled")))
+        .order_by(Event.journey_id, Event.id)
+    )
+    for jid, detail in session.connection().execute(stmt):
+        if not isinstance(detail, dict) or detail.get("booking") != "interview":
+            continue
+        if detail.get("cancelled"):
+            found.pop(jid, None)
+            continue
+        try:
+            found[jid] = _day(datetime.fromisoformat(str(detail["starts_at"])))
+        except (KeyError, ValueError):
+            continue
+    return found
 
 
 def closures(session: Session) -> dict[str, list[date]]:

@@ -24,7 +24,7 @@ from lifecycle.clock import utc_now
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import State
 from rules.calendar import WorkingCalendar
-from rules.directory import Directory, Planned, Recipient, people, plan
+from rules.directory import Directory, Planned, Recipient, one_message_each, people, plan
 from rules.escalations import (
     close_cleared,
     close_closed_journeys,
@@ -66,6 +66,7 @@ class SweepResult:
     escalations_opened: int = 0
     escalations_closed: int = 0
     unroutable: int = 0
+    messages: int = 0  # emails: one per person and matter (several steps due at once send the latest)
     by_rule_org: Counter[tuple[str, str]] = field(default_factory=Counter)
     planned: list[Planned] = field(default_factory=list)  # dry run only
 
@@ -115,12 +116,14 @@ class SweepPass:
             ids_by_key = insert_new(session, due, self.as_of, now)
             new = [a for a in due if a.key in ids_by_key]
         planned = self._plan(session, ids, facts, new)
+        messages = one_message_each(planned)
+        self.result.messages += len(messages)
         if self.dry_run:
             self.result.planned.extend(planned)
             return
         self._open_escalations(session, planned, ids_by_key)
-        if self.sink and planned:
-            self.sink(session, planned, now)
+        if self.sink and messages:
+            self.sink(session, messages, now)
         self.result.escalations_closed += close_cleared(session, ids, causes, self.as_of)
         save_schedule(session, next_due, self.fingerprint)
 
@@ -163,7 +166,9 @@ class SweepPass:
             j = by_id[a.journey_id]
             return next(r.reason for r in ruleset.for_journey(j.employer, j.pathway.id) if r.name == a.rule)
 
-        planned = [plan(a, by_id[a.journey_id], persons[a.journey_id], self.directory, reason(a)) for a in new]
+        planned = [
+            plan(a, by_id[a.journey_id], persons[a.journey_id], self.directory, reason(a), self.as_of) for a in new
+        ]
         result = self.result
         for p in planned:
             result.actions += 1

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from lifecycle.clock import utc_now
 from lifecycle.domain import CheckView, JourneySnapshot, ReviewView, TeamReadiness, TrainingView
 from lifecycle.errors import ConflictError, NotFound, NotPermitted
+from lifecycle.hooks import JourneyListener, Recorded
 from lifecycle.pathways import Pathway, PathwayRegistry, definition_digest
 from lifecycle.persistence.database import writer
 from lifecycle.persistence.models import (
@@ -73,8 +75,12 @@ class UnitOfWork:
     (the demo, an import) can make many service calls one all-or-nothing transaction.
     """
 
-    def __init__(self, engine: Engine, pathways: PathwayRegistry):
+    def __init__(
+        self, engine: Engine, pathways: PathwayRegistry, listeners: Sequence[JourneyListener] = ()
+    ):
         self.engine = engine
+        self.listeners = tuple(listeners)  # told of every fact recorded (see lifecycle.hooks)
+        self._muted = 0
         self._writer = writer(engine)  # made once: each `with uow:` opens a session on it
         self._files = pathways
         self._pathways: PathwayRegistry | None = None
@@ -264,6 +270,20 @@ class UnitOfWork:
         params = {"journey_id": journey.id, "occurred_at": at, "actor": actor, "kind": kind,
                   "detail": fields.pop("detail", {}), **fields}  # fmt: skip
         self.session.execute(EVENT_INSERT, params)
+        if self.listeners and not self._muted:
+            recorded = Recorded(kind=kind, at=at, trigger=params.get("trigger"), from_state=params.get("from_state"),
+                                to_state=params.get("to_state"), detail=params["detail"])  # fmt: skip
+            for listener in self.listeners:
+                listener(self, journey, recorded)
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """Record history without telling anyone: loading the demo or a programme's past."""
+        self._muted += 1
+        try:
+            yield
+        finally:
+            self._muted -= 1
 
 
 def pathway_definition(pathway: Pathway) -> dict[str, Any]:

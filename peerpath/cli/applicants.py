@@ -164,11 +164,10 @@ def show_cmd(
     if as_json:
         return print_json(data)
     console = rich_console()
-    state = f"paused (from {data['paused_from']})" if data["paused_from"] else data["state"]
+    since = f"since {data['since']:%Y-%m-%d}"
+    state = f"paused {since} (from {data['paused_from']})" if data["paused_from"] else f"{data['state']} {since}"
     console.print(f"[bold]{data['journey']}[/bold] {data['name']} ({data['candidate']}) - {data['pathway']}")
-    console.print(
-        f"employer {data['employer']}, team {data['team'] or '-'}; {state} since {data['since']:%Y-%m-%d}"
-    )
+    console.print(f"employer {data['employer']}, team {data['team'] or '-'}; {state}")
     if data["checks"]:
         table("Checks", ["check", "status", "with (since)", "requested", "completed", "expires"],
                [[c["check"], c["status"], _holder(c), c["requested_on"], c["completed_on"], c["expires_on"]]
@@ -236,4 +235,8 @@ def _describe_event(event: Any) -> str:
         return f"{d.get('supervision')} supervision due {d.get('due_on')}: {'held' if d.get('held') else 'missed'}"
     if event.kind == "review":
         return f"{d.get('review')} review: {d.get('outcome')}"
+    if event.kind in ("booking", "booking_cancelled"):
+        from notifications.booking import describe_booking
+
+        return describe_booking(event.kind, d)
     return event.kind

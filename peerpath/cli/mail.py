@@ -135,6 +135,21 @@ def book_cmd(
     )
 
 
+def cancel_booking_cmd(
+    journey: str,
+    kind: Annotated[str, typer.Argument(help="interview, review or supervision")],
+    name: Annotated[
+        str | None, typer.Option(help="review name (first, second, final) or supervision kind")
+    ] = None,
+) -> None:
+    """Cancel a booked session: everyone invited gets a cancellation of the same calendar entry."""
+    from notifications.booking import cancel
+
+    ctx = context()
+    what = cancel(ctx.uow(), ctx.actor, journey, kind, name=name)  # type: ignore[arg-type]
+    typer.echo(f"{journey.upper()}: {what} cancelled (cancellation sent)")
+
+
 def mail_sink(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8025,
     directory: Annotated[Path, typer.Option("--dir", help="where to store .eml files")] = Path("var/mail"),

@@ -30,7 +30,7 @@ def sweep_cmd(
     result = root.run_sweep(ctx.settings, day, dry_run=dry_run, employer=ctx.actor.scope)
     summary: dict[str, Any] = {
         "as_of": day, "dry_run": dry_run, "journeys": result.journeys, "unchanged_not_due": result.skipped,
-        "actions": result.actions,
+        "actions": result.actions, "messages": result.messages,
         "reminders": result.reminders, "escalations_opened": result.escalations_opened,
         "escalations_closed": result.escalations_closed, "unroutable": result.unroutable,
         "by_rule_and_organisation": [
@@ -43,8 +43,9 @@ def sweep_cmd(
         return print_json(summary)
     if dry_run:
         rows = sorted(summary["planned"], key=lambda r: (str(r["to"]), str(r["journey"])))
-        table(f"Would send on {day} (dry run: nothing written)", ["to", "journey", "rule", "action", "template", "day"],
-               [[r["to"], r["journey"], r["rule"], r["action"], r["template"], r["day"]] for r in rows])  # fmt: skip
+        table(f"Would send on {day} (dry run: nothing written)",
+              ["to", "journey", "subject", "rule", "action", "template", "day"],
+              [[r["to"], r["journey"], r["subject"], r["rule"], r["action"], r["template"], r["day"]] for r in rows])  # fmt: skip
     table(f"Sweep {day}: actions by rule and organisation", ["rule", "organisation", "actions"],
            [[r["rule"], r["organisation"], r["actions"]] for r in summary["by_rule_and_organisation"]])  # fmt: skip
     typer.echo(

@@ -239,6 +239,9 @@ def test_demo_then_sweep_escalations_resolve_closure_and_show(cli, database_url:
     assert table_counts(database_url) == empty
     code, out, _ = cli("sweep", "--dry-run")
     assert code == 0 and "dry run: nothing written" in out
+    header = next(line for line in out.splitlines() if " journey " in line and " rule " in line)
+    assert " subject " in header, "the dry-run table says what each message is about"
+    assert "check:dbs" in out
     assert table_counts(database_url) == empty
 
     # The real sweep writes what the dry run listed.
@@ -251,7 +254,8 @@ def test_demo_then_sweep_escalations_resolve_closure_and_show(cli, database_url:
     )  # fmt: skip
     written = table_counts(database_url)
     assert written["rule_actions"] == real["actions"] and written["escalations"] == real["escalations_opened"]
-    assert written["outbox"] == real["actions"] - real["unroutable"]
+    # one message per person and matter: several steps due at once send only the latest
+    assert written["outbox"] == real["messages"] == dry["messages"] <= real["actions"] - real["unroutable"]
     code, out, _ = cli("sweep", "--json")
     assert json.loads(out)["actions"] == 0 and table_counts(database_url) == written
 
@@ -308,3 +312,11 @@ def test_demo_then_sweep_escalations_resolve_closure_and_show(cli, database_url:
     assert all(isinstance(n, int) and 0 < n <= elapsed for n in ball.values())
     code, out, _ = cli("show", "J-000001")
     assert code == 0 and "ball in court (working days, paused time excluded):" in out
+
+    # A paused journey reads "paused since <the pause date> (from <state>)".
+    code, out, _ = cli("journeys", "--state", "paused", "--json")
+    paused = json.loads(out)[0]["ref"]
+    code, out, _ = cli("show", paused, "--json")
+    shown = json.loads(out)
+    code, out, _ = cli("show", paused)
+    assert f"paused since {shown['since'][:10]} (from {shown['paused_from']})" in out

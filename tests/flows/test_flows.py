@@ -820,7 +820,7 @@ def check_the_dispatcher_sends_what_the_sweep_queued(demo_db: str, mail: Path) -
     from peerpath import app
     from peerpath.settings import Settings
 
-    queued = app.run_sweep(Settings(), london_today()).actions
+    queued = app.run_sweep(Settings(), london_today()).messages  # one per person and matter
     assert queued > 0
     first = run(dispatch_outbox, 5)
     assert first.is_completed() and first.result() == {"sent": 5, "retrying": 0, "dead": 0}, first

@@ -100,3 +100,32 @@ def test_no_personal_data_in_reports_or_the_html(history: Built) -> None:
     # The RVH report names no journey outside RVH's.
     html = render(bundle)
     assert all(ref not in html for letter, ref in history.refs.items() if letter not in ("C", "D", "G"))
+
+
+def test_a_team_with_no_psws_is_not_ranked_first_on_supervision(uow) -> None:  # type: ignore[no-untyped-def]
+    from lifecycle import service
+    from lifecycle.states import State
+    from tests.factories import ACTOR, at, journey_in, programme
+
+    programme(uow)  # CMHT-N is ready
+    service.add_team(uow, "CMHT-E", "East community mental health team", "NMH", "mental-health",
+                     supervisor_name="Kai Obi", team_briefed=True, role_description_agreed=True,
+                     peer_supervision_arranged=True)  # fmt: skip
+    ref = journey_in(uow, State.PROBATION)  # placed in CMHT-N on day 41
+    for kind, every in uow.pathways.get("adult-community-mental-health").supervision.items():
+        for day in range(41 + every.every_days, 111, every.every_days):  # every session held
+            due = at(day).date()
+            service.record_supervision(uow, ACTOR, ref, kind.value, due_on=due, held_on=due, at=at(day))
+    with uow:
+        r = grow(uow.session, uow.pathways, as_of=at(110).date(), criteria=Criteria.parse({"supervision": 1}))
+    teams = {t["group"]: t for t in r.where(dimension="team")}
+    empty, proven = teams["CMHT-E"], teams["CMHT-N"]
+    assert (
+        "(0 PSW(s) in post)" in empty["reasons"]
+        and "no supervision due there yet: scored neutral" in empty["reasons"]
+    )
+    assert empty["supervision"] == 0.5, "its free places are unproven, not perfect"
+    assert proven["supervision"] > empty["supervision"], proven["reasons"]
+    assert r.where(dimension="team")[0]["group"] == "CMHT-N", (
+        "the team that holds its supervision ranks first"
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
+from lifecycle.clock import london_today
 from lifecycle.importing import ImportRejected, import_applicants
 from lifecycle.persistence.models import Candidate, Event, Journey
 from lifecycle.persistence.uow import UnitOfWork
@@ -60,6 +63,15 @@ def test_bad_rows_are_all_listed_with_line_numbers_and_nothing_is_written(seeded
     assert "again (line 2)" in reasons[9]
     assert "wrong number of fields" in reasons[10]
     assert "first name is empty" in reasons[11]
+    assert counts(seeded) == (0, 0, 0)
+
+
+def test_a_future_application_date_is_a_row_error_with_its_line(seeded: UnitOfWork) -> None:
+    tomorrow = london_today() + timedelta(days=1)
+    content = HEADER + f"Ann,Lee,ann@example.com,hiv,NMH,2026-10-01\nBob,Ray,bob@example.com,hiv,NMH,{tomorrow}\n"
+    with pytest.raises(ImportRejected) as rejected:
+        import_applicants(seeded, ACTOR, content)
+    assert [(b.line, b.reason) for b in rejected.value.bad_rows] == [(3, f"applied on {tomorrow} is in the future")]
     assert counts(seeded) == (0, 0, 0)
 
 

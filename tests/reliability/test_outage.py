@@ -116,7 +116,7 @@ def swept(uow: UnitOfWork) -> dict[int, str]:
         sink=lambda session, planned, now: enqueue_planned(session, planned, now, uow.pathways),
     )
     queued = {r.id: r.message_id for r in rows(uow)}
-    assert len(queued) == result.actions - result.unroutable and 20 <= len(queued) < 200
+    assert len(queued) == result.messages <= result.actions - result.unroutable and 20 <= len(queued) < 200
     assert {r.status for r in rows(uow)} == {OutboxStatus.PENDING}
     return queued
 

@@ -92,6 +92,7 @@ FIRE_REFRESHER = refresher_due(MH, "fire_safety", FIRE_DONE)
 REVIEWS = tuple(review_plan(MH, PLACED))
 FIRST_REVIEW = next(r for r in REVIEWS if r.name == "first")
 PROBATION_END = add_months(PLACED, MH.probation.months)
+INTERVIEW = date(2026, 11, 12)  # a Thursday
 RECHECK = add_months(DBS_ISSUED, MH.checks.dbs.recheck_months or 0)
 EASTER_MONDAY_2026_WEEK = date(2026, 3, 30)  # Monday before Good Friday (3 April) and Easter Monday (6 April)
 CHRISTMAS_WEEK_2026 = date(
@@ -394,6 +395,117 @@ CASES: tuple[Case, ...] = (
         dates=(date(2029, 10, 3), date(2029, 11, 2)),
         due_on=date(2029, 11, 2),
     ),
+    Case(
+        "interview-not-booked",
+        journey(State.INTERVIEW_SCHEDULED),
+        "interview",
+        MON,
+        "working",
+        (
+            (2, "remind", "coordinator", "interview-not-booked"),
+            (5, "escalate", "employer_hr", "interview-not-booked"),
+        ),
+    ),
+    Case(
+        "interview-reminder",
+        journey(State.INTERVIEW_SCHEDULED, interview_on=INTERVIEW),
+        "interview",
+        INTERVIEW - timedelta(1),
+        "calendar",
+        ((0, "remind", "candidate", "interview-reminder"),),
+        dates=(date(2026, 11, 11),),
+        due_on=INTERVIEW,
+    ),
+    Case(
+        "interview-not-recorded",
+        journey(State.INTERVIEW_SCHEDULED, interview_on=INTERVIEW),
+        "interview",
+        INTERVIEW,
+        "working",
+        (
+            (2, "remind", "coordinator", "interview-not-recorded"),
+            (5, "escalate", "employer_hr", "interview-not-recorded"),
+        ),
+        dates=(date(2026, 11, 16), date(2026, 11, 19)),
+    ),
+    Case(
+        "occupational-health-with-candidate",
+        journey(State.CHECKS, checks=(waiting(K.WORK_HEALTH, P.CANDIDATE),)),
+        "check:work_health:candidate",
+        MON,
+        "working",
+        (
+            (3, "remind", "candidate", "work-health-questionnaire"),
+            (6, "remind", "candidate", "work-health-questionnaire"),
+            (9, "escalate", "coordinator", "check-stalled"),
+        ),
+    ),
+    Case(
+        "check-failed",
+        journey(State.CHECKS, checks=(CheckView(kind=K.DBS, status=S.FAILED, completed_on=MON),)),
+        "check:dbs:failed",
+        MON,
+        "working",
+        (
+            (0, "escalate", "employer_hr", "check-failed"),
+            (0, "escalate", "coordinator", "check-failed"),
+        ),
+    ),
+    Case(
+        "clearance-due",
+        journey(State.CHECKS, checks=all_cleared()),
+        "clearance",
+        MON,
+        "working",
+        ((2, "remind", "coordinator", "clearance-due"), (5, "escalate", "employer_hr", "clearance-due")),
+    ),
+    Case(
+        "start-date-passed",
+        journey(State.CLEARED, start_date=START, checks=all_cleared()),
+        "journey",
+        START,
+        "working",
+        (
+            (1, "remind", "coordinator", "start-date-passed"),
+            (5, "escalate", "employer_hr", "start-date-passed"),
+        ),
+    ),
+    Case(
+        "placement-due",
+        journey(State.TRAINING, start_date=START),
+        "journey",
+        MON,
+        "working",
+        ((10, "remind", "coordinator", "placement-due"), (20, "escalate", "employer_hr", "placement-due")),
+    ),
+    Case(
+        "dbs-certificate-after-adult-first",
+        journey(
+            State.INDUCTION,
+            start_date=START,
+            checks=all_cleared(dbs=CheckView(kind=K.DBS, status=S.ADULT_FIRST_CLEAR, completed_on=MON)),
+        ),
+        "check:dbs:certificate",
+        START,
+        "calendar",
+        (
+            (14, "remind", "coordinator", "dbs-certificate-due"),
+            (28, "escalate", "employer_hr", "dbs-certificate-due"),
+        ),
+        dates=(date(2026, 11, 16), date(2026, 11, 30)),
+    ),
+    Case(
+        "wellbeing-check-in",
+        journey(State.PAUSED, paused_from=State.CHECKS, pauses=((MON, None),)),
+        "pause",
+        MON,
+        "calendar",
+        (
+            (28, "remind", "coordinator", "wellbeing-check-in"),
+            (56, "remind", "coordinator", "wellbeing-check-in"),
+        ),
+        dates=(date(2026, 11, 30), date(2026, 12, 28)),
+    ),
 )
 
 
@@ -549,11 +661,13 @@ def test_a_paused_journey_gets_only_the_legal_deadlines(case: Case) -> None:
 
 def test_the_non_pausable_rules_are_the_legal_and_contractual_deadlines() -> None:
     assert sorted(name for name, r in RULES.items() if not r.pausable) == [
+        "dbs-certificate-after-adult-first",  # a supervised start is a safeguarding arrangement
         "dbs-recheck",
         "dbs-update-service",
         "final-review-missing",
         "right-to-work-expiry",
         "training-refresher",
+        "wellbeing-check-in",  # it exists for the pause
     ]
 
 
@@ -570,7 +684,7 @@ def test_paused_with_references_and_an_expiring_right_to_work() -> None:
     before = {a.rule for a in evaluate_journey(rules, j, on, CAL).actions}
     assert {"references-chase", "right-to-work-expiry"} <= before
     during = evaluate_journey(rules, paused(j, MON + timedelta(days=1)), on, CAL)
-    assert {a.rule for a in during.actions} == {"right-to-work-expiry"}
+    assert {a.rule for a in during.actions} == {"right-to-work-expiry", "wellbeing-check-in"}
     # the references cause still applies: its escalations stay open while paused
     assert ("references-chase", "check:references:referee", MON) in during.causes
 
@@ -608,3 +722,45 @@ def test_closure_days_of_the_organisation_push_working_day_steps() -> None:
     step0 = (case.subject, 0, 0, Action.REMIND, Role.CANDIDATE, "reference-chase")
     assert step0 not in actions(case.rule, case.journey, date(2026, 12, 23), closed)
     assert step0 in actions(case.rule, case.journey, date(2026, 12, 24), closed)
+
+
+def test_the_interview_reminder_is_never_sent_once_the_interview_day_has_come() -> None:
+    case = next(c for c in CASES if c.rule == "interview-reminder")
+    assert actions(case.rule, case.journey, INTERVIEW - timedelta(1))
+    assert actions(case.rule, case.journey, INTERVIEW) == set()
+    assert actions(case.rule, case.journey, INTERVIEW + timedelta(30)) == set(), "no catch-up of a past interview"
+    unbooked = replace(case.journey, interview_on=None)
+    assert actions(case.rule, unbooked, INTERVIEW - timedelta(1)) == set()
+    assert actions("interview-not-booked", case.journey, INTERVIEW + timedelta(30)) == set()
+
+
+def test_a_wellbeing_pause_prompts_only_the_coordinator_and_never_the_candidate() -> None:
+    case = next(c for c in CASES if c.rule == "wellbeing-check-in")
+    rules = list(RULES.values())
+    for day in range(0, 120):
+        due = evaluate_journey(rules, case.journey, MON + timedelta(day), CAL).actions
+        assert all(a.role is not Role.CANDIDATE for a in due), f"day {day}: {due}"
+    assert all(s.to is Role.COORDINATOR and s.action is Action.REMIND for s in RULES[case.rule].steps)
+    resumed = replace(case.journey, state=State.CHECKS, paused_from=None, pauses=((MON, MON + timedelta(30)),))
+    assert actions(case.rule, resumed, MON + timedelta(56)) == set()
+
+
+def test_adult_first_certificate_chase_stops_when_the_certificate_is_recorded() -> None:
+    case = next(c for c in CASES if c.rule == "dbs-certificate-after-adult-first")
+    certified = replace(case.journey, checks=all_cleared(dbs=cleared(K.DBS, START + timedelta(10))))
+    assert actions(case.rule, certified, case.on(28)) == set()
+    before_start = replace(case.journey, state=State.CLEARED)
+    assert actions(case.rule, before_start, case.on(28)) == set()
+
+
+def test_clearance_is_due_only_once_every_required_check_is_satisfied() -> None:
+    case = next(c for c in CASES if c.rule == "clearance-due")
+    one_open = replace(case.journey, checks=all_cleared(references=waiting(K.REFERENCES, P.REFEREE)))
+    assert actions(case.rule, one_open, case.on(5)) == set()
+    adult_first = replace(
+        case.journey,
+        checks=all_cleared(dbs=CheckView(kind=K.DBS, status=S.ADULT_FIRST_CLEAR, completed_on=MON)),
+    )
+    assert actions(case.rule, adult_first, case.on(2)), "an Adult First no-match allows clearing"
+    late = replace(case.journey, checks=all_cleared(work_health=cleared(K.WORK_HEALTH, MON + timedelta(7))))
+    assert actions(case.rule, late, case.on(2)) == set(), "the clock starts at the last result"

@@ -505,14 +505,24 @@ def test_a_team_missing_everything_lists_everything() -> None:
     ]
 
 
+def test_the_speciality_refusal_reads_as_a_coordinator_would_say_it() -> None:
+    team = ready_team(builtin_registry().get("hiv"), "RVH-HIV")
+    journey = replace(all_clear_snapshot(ACMH, S.TRAINING), team=None)
+    error = refusal(ACMH, journey, T.PLACE, replace(all_clear_context(ACMH), team=team))
+    assert error.reasons == ["team RVH-HIV is an HIV team; this pathway needs mental health"]
+
+
 def test_team_of_the_wrong_speciality_refuses() -> None:
     team = ready_team(T1D, "DIAB-1")
     journey = replace(all_clear_snapshot(ACMH, S.TRAINING), team=None)
     error = refusal(ACMH, journey, T.PLACE, replace(all_clear_context(ACMH), team=team))
-    assert error.reasons == ["team DIAB-1 not ready: a diabetes team, not mental-health"]
+    assert error.reasons == ["team DIAB-1 is a diabetes team; this pathway needs mental health"]
     unready = replace(team, team_briefed=False)
     error = refusal(ACMH, journey, T.PLACE, replace(all_clear_context(ACMH), team=unready))
-    assert error.reasons == ["team DIAB-1 not ready: a diabetes team, not mental-health, team not briefed"]
+    assert error.reasons == [
+        "team DIAB-1 is a diabetes team; this pathway needs mental health",
+        "team DIAB-1 not ready: team not briefed",
+    ]
 
 
 def test_no_team_refuses_placement() -> None:

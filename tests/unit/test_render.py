@@ -24,8 +24,15 @@ RULE_TEMPLATES = frozenset(step["template"] for step in STEPS)
 STAFF_TEMPLATES = frozenset(step["template"] for step in STEPS if step["to"] != "candidate")
 CANDIDATE_TEMPLATES = frozenset(step["template"] for step in STEPS if step["to"] == "candidate")
 EXTRA_TEMPLATES = frozenset(
-    {"invite-interview", "invite-probation-review", "invite-supervision", "dead-letter"}
+    {"invite-interview", "invite-probation-review", "invite-supervision", "invite-cancelled", "dead-letter"}
 )
+TURN_TEMPLATES = frozenset(
+    {
+        "candidate-shortlisted", "candidate-not-appointed", "candidate-offer", "candidate-checks",
+        "candidate-check-action", "candidate-cleared", "candidate-welcome", "candidate-probation-passed",
+    }
+)  # fmt: skip
+EXTRA_TEMPLATES |= TURN_TEMPLATES
 ALL_TEMPLATES = sorted(RULE_TEMPLATES | EXTRA_TEMPLATES)
 
 # Words that must never appear in a template or a rendered message (health, lived experience, DBS content).
@@ -373,3 +380,65 @@ def test_other_field_bounds() -> None:
     ):
         with pytest.raises(ValidationError):
             MessageContext(**sample(**changes))
+
+
+# --- honest catch-up: a past date is never asked for ----------------------------------------
+
+_LONG_DATE = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) \d{1,2} [A-Z][a-z]+ \d{4}"
+ASKS_FOR_A_DATE = re.compile(rf"\b(?:by|before|is due on|ends on|is due to start on),? ({_LONG_DATE})")
+
+
+@pytest.mark.parametrize("name", sorted(RULE_TEMPLATES))
+@pytest.mark.parametrize("role", ["candidate", "coordinator"])
+def test_an_overdue_step_is_phrased_as_overdue_never_by_a_past_date(name: str, role: str) -> None:
+    due = context(recipient_role=role, due_on=date(2026, 9, 18))
+    overdue = context(recipient_role=role, due_on=date(2026, 9, 18), overdue=True)
+    for part in ("text", "html"):
+        asked = ASKS_FOR_A_DATE.findall(getattr(render(name, overdue), part))
+        assert not asked, f"{name} ({part}) asks for a past date: {asked}"
+    # while the date is ahead it is named; once past, it is still named as the day it was due (except
+    # our own promise to the applicant, which simply becomes "soon")
+    if ASKS_FOR_A_DATE.search(render(name, due).text) and name != "application-received":
+        assert "18 September 2026" in render(name, overdue).text, f"{name} drops the date it was due"
+
+
+def test_the_care_certificate_catch_up_reads_was_due_on() -> None:
+    text = render("training-due", context(recipient_role="candidate", subject="Care Certificate",
+                                          due_on=date(2026, 9, 18), overdue=True)).text  # fmt: skip
+    assert "Your Care Certificate training was due on Friday 18 September 2026: please book it" in text
+    assert "before then" not in text and "by Friday" not in text
+
+
+def test_a_failed_check_message_never_names_the_check() -> None:
+    for label in ("DBS", "work health assessment", "references", "identity"):
+        for role in ("employer_hr", "coordinator"):
+            rendered = render("check-failed", context(recipient_role=role, action="escalate", subject=label))
+            assert label not in rendered.text and label not in rendered.html and label not in rendered.subject
+
+
+def test_the_wellbeing_check_in_is_for_staff_and_kindly_worded() -> None:
+    rendered = render("wellbeing-check-in", context(recipient_role="coordinator", days=28))
+    assert "28 days" in rendered.text and "gentle" in rendered.text and "no need to rush" in rendered.text
+    for word in ("overdue", "escalat", "chase", "must"):
+        assert word not in rendered.text.split("Why you are getting this")[0].lower()
+
+
+def test_the_turn_templates_are_the_ones_the_candidate_listener_uses() -> None:
+    from notifications.turns import CHECK_TEMPLATE, TURNS
+
+    assert {t for t, _ in TURNS.values()} | {CHECK_TEMPLATE} == TURN_TEMPLATES
+
+
+@pytest.mark.parametrize("name", sorted(TURN_TEMPLATES))
+def test_turn_messages_come_from_the_organisation_and_name_no_journey(name: str) -> None:
+    rendered = render(name, context(recipient_role="candidate", recipient_name="Sam", subject="identity"))
+    assert rendered.text.startswith("Hello Sam,")
+    assert "J-000123" not in rendered.text and "J-000123" not in rendered.subject
+    assert "Why you are getting this" not in rendered.text, "no staff reason in a candidate's email"
+    assert rendered.text.rstrip().endswith("Sent by peerpath for Northshire NHS Foundation Trust")
+
+
+def test_the_cleared_message_gives_the_start_date() -> None:
+    rendered = render("candidate-cleared", context(recipient_role="candidate", due_on=date(2027, 1, 11)))
+    assert rendered.subject == "Your start date: Monday 11 January 2027"
+    assert "Your start date is Monday 11 January 2027." in rendered.text
