@@ -361,7 +361,9 @@ def test_huge_files_are_refused_before_parsing(db: UnitOfWork) -> None:
 def test_a_future_application_date_refuses_the_whole_file(db: UnitOfWork) -> None:
     future = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     refused = check_import(db, HEADER + GOOD + f"Bo,B,bo@example.com,hiv,NMH,{future}\n")
-    assert isinstance(refused, PeerpathError) and "is in the future" in str(refused)
+    # A row error with its line, like every other bad row (not one error for the whole file).
+    assert isinstance(refused, ImportRejected)
+    assert [b.line for b in refused.bad_rows] == [3] and "is in the future" in str(refused.bad_rows[0])
 
 
 def test_a_good_file_still_imports(db: UnitOfWork) -> None:
