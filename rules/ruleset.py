@@ -120,6 +120,10 @@ class RuleSet:
             rules = self._resolved[key] = _resolve(self, organisation, pathway)
         return rules
 
+    def reason(self, organisation: str, pathway: str, rule: str) -> str:
+        """Why a rule exists, as in force for one (organisation, pathway): an override may carry its own."""
+        return next(r.reason for r in self.for_journey(organisation, pathway) if r.name == rule)
+
     def applied_overrides(self, organisation: str | None, pathway: str | None) -> list[Override]:
         return sorted(
             (o for o in self.overrides if _override_applies(o, organisation, pathway)),

@@ -4,9 +4,8 @@ Each batch is one transaction: ledger rows, escalations, outbox rows (through th
 automatic closing of escalations whose cause cleared commit together. A crash loses at most
 the batch in flight, and a rerun for the same date creates nothing twice (the ledger's keys).
 
-One `SweepPass` carries what every batch of a sweep shares; `SweepPass.batch` does one batch. Who
-receives what is `rules.directory`; escalations after they open, `rules.escalations`; the ledger,
-`rules.ledger`; the dry run's rows, `rules.preview`.
+One `SweepPass` carries what every batch shares; `SweepPass.batch` does one. Who receives what:
+`rules.directory`; escalations, `rules.escalations`; the ledger, `rules.ledger`; dry runs, `rules.preview`.
 """
 
 from __future__ import annotations
@@ -160,15 +159,12 @@ class SweepPass:
         """The new actions with their recipients, counted into the result."""
         by_id = {j.id: j for j in facts}
         persons = people(session, ids)
-        ruleset = self.ruleset
-
-        def reason(a: DueAction) -> str:  # the rule in force for the journey: an override may carry its own
-            j = by_id[a.journey_id]
-            return next(r.reason for r in ruleset.for_journey(j.employer, j.pathway.id) if r.name == a.rule)
-
         planned = [
-            plan(a, by_id[a.journey_id], persons[a.journey_id], self.directory, reason(a), self.as_of) for a in new
-        ]
+            plan(a, j, persons[a.journey_id], self.directory, self.ruleset.reason(j.employer, j.pathway.id, a.rule),
+                 self.as_of)
+            for a in new
+            if (j := by_id[a.journey_id])
+        ]  # fmt: skip
         result = self.result
         for p in planned:
             result.actions += 1
