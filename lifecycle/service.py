@@ -105,6 +105,9 @@ class Actor:
 
 def authorise(actor: Actor, journey: Journey, action: Action) -> None:
     """Refuse an action the actor's relation to the journey (employer, host) does not allow."""
+    if actor.scope is None:  # the programme lead: its relation needs no look-up (no query per transition)
+        require_permission(action, scope=None, employer="", host=None, ref=journey.ref)
+        return
     host = journey.host_team.host_organisation.code if journey.host_team is not None else None
     require_permission(action, scope=actor.scope, employer=journey.employer.code, host=host, ref=journey.ref)
 
