@@ -38,7 +38,8 @@ async def record_check(check: RecordCheck) -> str | State:
         check,
         c.RecordCheck(
             check.journey, check.check, check.status, waiting_on=check.waiting_on, on=check.on,
-            expires_on=check.expires_on, approver=check.approver, update_service=check.update_service,
+            expires_on=check.expires_on, approver=check.approver, dbs_level=check.dbs_level,
+            dbs_workforce=check.dbs_workforce, update_service=check.update_service,
         ),
     )  # fmt: skip
 

@@ -10,7 +10,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifecycle.pathways import builtin_registry
-from lifecycle.states import CheckKind, CheckStatus, Party, ReviewOutcome, SupervisionKind, Trigger
+from lifecycle.states import (
+    CheckKind,
+    CheckStatus,
+    DbsLevel,
+    Party,
+    ReviewOutcome,
+    SupervisionKind,
+    Trigger,
+    Workforce,
+)
 
 PathwayId = StrEnum("PathwayId", {p.id.replace("-", "_"): p.id for p in builtin_registry().latest()})  # type: ignore[misc]
 
@@ -75,6 +84,12 @@ class RecordCheck(Form):
     expires_on: date | None = Field(default=None, description="e.g. time-limited right to work")
     approver: str | None = Field(
         default=None, max_length=200, description="named senior approver, for waived references"
+    )
+    dbs_level: DbsLevel | None = Field(
+        default=None, title="DBS level", description="DBS only: the level checked (needed for a result)"
+    )
+    dbs_workforce: Workforce | None = Field(
+        default=None, title="DBS workforce", description="DBS only: the workforce checked (needed for a result)"
     )
     update_service: bool | None = Field(default=None, description="DBS only: joined the DBS Update Service")
     acting_as: ActingAs

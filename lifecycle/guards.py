@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lifecycle.checks import dbs_refusals
-from lifecycle.domain import JourneySnapshot, TriggerContext, outstanding_modules
+from lifecycle.domain import CheckView, JourneySnapshot, TriggerContext, outstanding_modules
 from lifecycle.pathways import TrainingStage, adult_first_refusal
 from lifecycle.states import EMPLOYED, RECRUITING, CheckKind, CheckStatus, ReviewOutcome, State
 
@@ -27,7 +27,7 @@ def blocking_checks_satisfied(journey: JourneySnapshot, ctx: TriggerContext) -> 
             reasons.append(f"{label} is required by the pathway")
         elif check.status in (CheckStatus.CLEARED, CheckStatus.NOT_REQUIRED):
             if kind is CheckKind.DBS and check.status is CheckStatus.CLEARED:
-                reasons.extend(dbs_refusals(journey.pathway, check.dbs_level, check.dbs_workforce))
+                reasons.extend(_dbs_recorded(journey, check))
             if check.expires_on and check.expires_on <= (ctx.start_date or ctx.today):
                 reasons.append(f"{label} expires on {check.expires_on}, not after the start date")
         elif check.status is CheckStatus.WAIVED:
@@ -41,7 +41,7 @@ def blocking_checks_satisfied(journey: JourneySnapshot, ctx: TriggerContext) -> 
             elif not journey.pathway.checks.dbs.adult_first_available:
                 reasons.append(adult_first_refusal(journey.pathway.checks.dbs.level))
             else:
-                reasons.extend(dbs_refusals(journey.pathway, check.dbs_level, check.dbs_workforce))
+                reasons.extend(_dbs_recorded(journey, check))
         elif check.status is CheckStatus.WAITING:
             who = check.waiting_on.label if check.waiting_on else "someone"
             since = f" since {check.requested_on}" if check.requested_on else ""
@@ -49,6 +49,13 @@ def blocking_checks_satisfied(journey: JourneySnapshot, ctx: TriggerContext) -> 
         elif check.status is CheckStatus.FAILED:
             reasons.append(f"{label} failed")
     return reasons
+
+
+def _dbs_recorded(journey: JourneySnapshot, check: CheckView) -> list[str]:
+    """A DBS result counts only at the level, barred lists and workforce the pathway needs, as recorded."""
+    if check.dbs_level is None or check.dbs_workforce is None:
+        return ["DBS level and workforce not recorded"]
+    return dbs_refusals(journey.pathway, check.dbs_level, check.dbs_workforce)
 
 
 def start_date_agreed(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:

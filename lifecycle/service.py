@@ -749,11 +749,17 @@ def record_check(
             journey.checks.append(check)
         before = _check_fields(check)
         if kind is CheckKind.DBS:
-            level = level or check.dbs_level or pathway.checks.dbs.level
-            workforce = workforce or check.dbs_workforce or pathway.checks.dbs.workforce
-            recorded = status in (CheckStatus.CLEARED, CheckStatus.ADULT_FIRST_CLEAR, CheckStatus.WAITING)
-            if recorded and (reasons := dbs_refusals(pathway, level, workforce)):
+            # What was recorded, never what the pathway would like: a result needs the certificate's
+            # level and workforce (given now, or recorded with an earlier step of this check).
+            level, workforce = level or check.dbs_level, workforce or check.dbs_workforce
+            if status is not CheckStatus.FAILED and (reasons := dbs_refusals(pathway, level, workforce)):
                 raise InvalidInput("; ".join(reasons))
+            if status in (CheckStatus.CLEARED, CheckStatus.ADULT_FIRST_CLEAR) and not (level and workforce):
+                spec = pathway.checks.dbs
+                raise InvalidInput(
+                    f"recording DBS {status.value.replace('_', ' ')} needs the level and workforce checked "
+                    f"(--dbs-level, --workforce; {pathway.id} needs {spec.level.value}, {spec.workforce.value})"
+                )
             check.dbs_level, check.dbs_workforce = level, workforce
             check.update_service = update_service if update_service is not None else check.update_service
         if status is CheckStatus.WAITING:

@@ -363,6 +363,10 @@ class _Run:
         apply_trigger(self.uow, self.actor, self.ref, trigger, at=self.at, **kwargs)  # type: ignore[arg-type]
 
     def check(self, kind: CheckKind, status: CheckStatus, **kwargs: object) -> None:
+        if kind is CheckKind.DBS and status is CheckStatus.WAITING:  # applied for at the pathway's level
+            with self.uow:
+                spec = self.uow.pathway_of(self.uow.journey(self.ref)).checks.dbs
+            kwargs = {"dbs_level": spec.level, "dbs_workforce": spec.workforce, **kwargs}
         record_check(self.uow, self.actor, self.ref, kind, status, at=self.at, **kwargs)  # type: ignore[arg-type]
 
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from lifecycle import service
-from lifecycle.pathways import TrainingStage
+from lifecycle.pathways import TrainingStage, builtin_registry
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CheckKind, State
 
 ACTOR = service.Actor("test-coordinator")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 PATHWAY = "adult-community-mental-health"
+
+
+def dbs_as_required(kind: CheckKind | str = CheckKind.DBS, pathway: str = PATHWAY) -> dict[str, str]:
+    """The DBS level and workforce a pathway needs, as a coordinator records them for a result."""
+    if CheckKind(kind) is not CheckKind.DBS:
+        return {}
+    spec = builtin_registry().get(pathway).checks.dbs
+    return {"dbs_level": spec.level.value, "dbs_workforce": spec.workforce.value}
 
 
 def at(days: int) -> datetime:
@@ -54,7 +62,7 @@ def journey_in(uow: UnitOfWork, state: State, n: int = 1, employer: str = "NMH")
         return ref
     for kind in CheckKind:
         if kind is not CheckKind.REGISTRATION:
-            service.record_check(uow, ACTOR, ref, kind, "cleared", at=at(10))
+            service.record_check(uow, ACTOR, ref, kind, "cleared", at=at(10), **dbs_as_required(kind))
     service.apply_trigger(uow, ACTOR, ref, "clear", start_date=at(20).date(), at=at(11))
     if state is State.CLEARED:
         return ref

@@ -32,8 +32,11 @@ def test_show_displays_what_a_dbs_check_was_recorded_as(cli) -> None:  # noqa: F
     )
     code, _, err = cli("check", ref, "dbs", "waiting", "--waiting-on", "occupational_health")
     assert code == 2 and one_error(err).startswith("the DBS check cannot wait on occupational health")
-    assert cli("check", ref, "dbs", "waiting", "--on", "2026-11-02")[0] == 0
-    assert cli("check", ref, "dbs", "cleared", "--on", "2026-11-20")[0] == 0
+    code, _, err = cli("check", ref, "dbs", "cleared")
+    assert code == 2 and one_error(err).startswith("recording DBS cleared needs the level and workforce checked")
+    assert cli("check", ref, "dbs", "waiting", "--on", "2026-11-02", "--dbs-level", "enhanced_adults_barred",
+               "--workforce", "adult")[0] == 0  # fmt: skip
+    assert cli("check", ref, "dbs", "cleared", "--on", "2026-11-20")[0] == 0  # the level applied for
     assert cli("check", ref, "dbs", "cleared", "--update-service")[0] == 0
     shown = json.loads(cli("show", ref, "--json")[1])
     dbs = next(c for c in shown["checks"] if c["check"] == "dbs")

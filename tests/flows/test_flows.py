@@ -44,11 +44,13 @@ from lifecycle.states import (
     CLOSED,
     CheckKind,
     CheckStatus,
+    DbsLevel,
     Party,
     ReviewOutcome,
     State,
     SupervisionKind,
     Trigger,
+    Workforce,
 )
 
 ACTING_AS = "Sam Okafor-Reyes (coordinator, NMH)"
@@ -223,6 +225,7 @@ EXPECTED_FORMS: dict[str, dict[str, tuple[str, Any]]] = {
         "journey": TEXT, "check": ("enum", _enum_values(CheckKind)),
         "status": ("enum", _enum_values(CheckStatus)), "waiting_on": ("enum", _enum_values(Party)),
         "on": DATE, "expires_on": DATE, "approver": TEXT,
+        "dbs_level": ("enum", _enum_values(DbsLevel)), "dbs_workforce": ("enum", _enum_values(Workforce)),
         "update_service": BOOL,
     },
     "apply_trigger": {

@@ -81,7 +81,9 @@ class _J:
         return self
 
     def check(self, kind: CheckKind, status: CheckStatus, day: int, party: Party | None = None) -> _J:
-        service.record_check(self.uow, ACTOR, self.ref, kind, status, waiting_on=party, at=at(day))
+        spec = self.uow.pathways.get(self.pathway).checks.dbs
+        dbs = {"dbs_level": spec.level, "dbs_workforce": spec.workforce} if kind is CheckKind.DBS else {}
+        service.record_check(self.uow, ACTOR, self.ref, kind, status, waiting_on=party, at=at(day), **dbs)
         return self
 
     def checks(self, identity: tuple[int, int], refs: tuple[int, int], dbs: tuple[int, int], health: tuple[int, int]) -> _J:  # fmt: skip

@@ -243,6 +243,7 @@ class RecordCheck:
     waiting_on: str | None
     approver: str | None
     expires_offset: int | None
+    as_required: bool = False  # DBS: record the level and workforce the pathway needs
 
 
 @dataclass(frozen=True)
@@ -568,8 +569,11 @@ class Run:
                 approver=a.approver,
                 expires_on=expires,
                 at=at,
+                **dbs,
             )
 
+        spec = self.pathway.checks.dbs
+        dbs = {"dbs_level": spec.level, "dbs_workforce": spec.workforce} if a.as_required and a.kind == "dbs" else {}
         return self.attempt_fact(call)
 
     def train(self, module: str) -> bool:
@@ -597,7 +601,7 @@ class Run:
                 for kind in blocking:
                     status = step.check_status if kind is odd_one else "cleared"
                     approver = "Dr Priya Shah" if status == "waived" and step.start_offset else None
-                    self.record_check(RecordCheck(kind.value, status, None, approver, 400))
+                    self.record_check(RecordCheck(kind.value, status, None, approver, 400, as_required=True))
             self.attempt_trigger(Trigger.CLEAR, start_offset=step.start_offset)
         elif state is State.CLEARED:
             if prepare and now.start_date and next_day < now.start_date:

@@ -21,7 +21,7 @@ from lifecycle.pathways import BUILTIN_DIR, TrainingStage
 from lifecycle.persistence.models import Check, Event, Journey, OrganisationEvent, PathwayDefinition
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CheckKind, Party, State
-from tests.factories import ACTOR, PATHWAY, T0, applicant, at, journey_in, programme
+from tests.factories import ACTOR, PATHWAY, T0, applicant, at, dbs_as_required, journey_in, programme
 
 LEAD = service.Actor("Pat Lead")  # the programme lead
 EMPLOYER = service.Actor("Ali Partner", "MIND-N")
@@ -63,7 +63,15 @@ def test_a_lower_dbs_level_is_refused_naming_both(uow: UnitOfWork) -> None:
         service.record_check(uow, ACTOR, ref, "dbs", "cleared", dbs_level="basic", at=at(8))
     assert str(refused.value) == "DBS basic recorded, hiv needs enhanced with the adults' barred list"
     with pytest.raises(InvalidInput, match="hiv needs the adult workforce"):
-        service.record_check(uow, ACTOR, ref, "dbs", "cleared", dbs_workforce="child", at=at(8))
+        service.record_check(uow, ACTOR, ref, "dbs", "cleared", dbs_level="enhanced_adults_barred",
+                             dbs_workforce="child", at=at(8))  # fmt: skip
+    # A result without the level and workforce checked is refused: nothing is assumed.
+    with pytest.raises(InvalidInput) as unrecorded:
+        service.record_check(uow, ACTOR, ref, "dbs", "cleared", at=at(8))
+    assert str(unrecorded.value) == (
+        "recording DBS cleared needs the level and workforce checked (--dbs-level, --workforce; "
+        "hiv needs enhanced_adults_barred, adult)"
+    )
     assert len(events(uow, ref)) == before  # nothing written
     service.record_check(uow, ACTOR, ref, "dbs", "cleared", dbs_level="enhanced_both_barred",
                          dbs_workforce="adult_and_child", at=at(8))  # fmt: skip
@@ -95,7 +103,7 @@ def test_every_check_and_party_pair_is_recorded_or_refused(uow: UnitOfWork) -> N
 def test_update_service_keeps_the_certificate_date_and_the_event_lists_the_change(uow: UnitOfWork) -> None:
     programme(uow)
     ref = journey_in(uow, State.CHECKS)
-    service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 4), at=at(8))
+    service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 4), at=at(8), **dbs_as_required())
     changes = service.record_check(uow, ACTOR, ref, "dbs", "cleared", update_service=True, at=at(30))
     assert changes == {"update_service": [None, True]}
     with uow:
@@ -113,9 +121,9 @@ def test_an_explicit_date_is_recorded_never_ignored(uow: UnitOfWork) -> None:
     changes = service.record_check(uow, ACTOR, ref, "dbs", "waiting", on=date(2026, 3, 6), at=at(11))
     assert changes == {"requested_on": ["2026-03-10", "2026-03-06"], "waiting_since": ["2026-03-10", "2026-03-06"]}
     with pytest.raises(InvalidInput, match="is before it was requested on 2026-03-06"):
-        service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 5), at=at(12))
+        service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 5), at=at(12), **dbs_as_required())
     with pytest.raises(InvalidInput, match="is in the future"):
-        service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2027, 1, 5), at=at(12))
+        service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2027, 1, 5), at=at(12), **dbs_as_required())
 
 
 def test_contacts_replaced_and_removed_and_closures_listed_and_removed_with_history(uow: UnitOfWork) -> None:

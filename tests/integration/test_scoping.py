@@ -45,7 +45,7 @@ from peerpath.digest import organisation_digest
 from rules.persistence import Escalation
 from rules.ruleset import load_rules, rule_paths
 from rules.sweep import resolve_escalation, sweep
-from tests.factories import ACTOR, PATHWAY, T0, applicant, at, journey_in, programme
+from tests.factories import ACTOR, PATHWAY, T0, applicant, at, dbs_as_required, journey_in, programme
 
 LEAD = service.Actor("Morgan Thistlewood (programme lead)")
 REG = builtin_registry()
@@ -139,7 +139,9 @@ CASES: dict[str, Case] = {
     "withdraw": Case(
         State.INTERVIEW_SCHEDULED, lambda u, a, r: service.withdraw(u, a, r, "took another job", at=at(5))
     ),
-    "record_check": Case(State.CHECKS, lambda u, a, r: service.record_check(u, a, r, "dbs", "cleared", at=at(9))),
+    "record_check": Case(
+        State.CHECKS, lambda u, a, r: service.record_check(u, a, r, "dbs", "cleared", at=at(9), **dbs_as_required())
+    ),
     "record_training": Case(
         State.TRAINING,
         lambda u, a, r: service.record_training(u, a, r, _first_module(TrainingStage.BEFORE_PLACEMENT), at=at(30)),
@@ -161,7 +163,8 @@ CASES: dict[str, Case] = {
     ),
     "record_review": Case(State.PROBATION, lambda u, a, r: service.record_review(u, a, r, "first", "pass", at=at(70))),
     "record_check in probation": Case(
-        State.PROBATION, lambda u, a, r: service.record_check(u, a, r, "dbs", "cleared", on=at(60).date(), at=at(60))
+        State.PROBATION,
+        lambda u, a, r: service.record_check(u, a, r, "dbs", "cleared", on=at(60).date(), at=at(60), **dbs_as_required()),
     ),
     "pause in probation": Case(
         State.PROBATION, lambda u, a, r: service.pause(u, a, r, "wellbeing pause", at=at(50))

@@ -14,7 +14,7 @@ from lifecycle.persistence.models import Base, Event, Journey
 from lifecycle.persistence.queries import state_steps, stored_states
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CheckStatus, State
-from tests.factories import ACTOR, T0, at, journey_in, programme
+from tests.factories import ACTOR, T0, at, dbs_as_required, journey_in, programme
 
 
 def row_counts(uow: UnitOfWork) -> dict[str, int]:
@@ -104,7 +104,7 @@ def test_adult_first_allows_a_supervised_start_and_keeps_dbs_open(seeded: UnitOf
     service.record_check(
         seeded, ACTOR, ref, "references", "waived", approver="Dr Jo Reed, Director of Nursing", at=at(8)
     )
-    service.record_check(seeded, ACTOR, ref, "dbs", "adult_first_clear", at=at(8))
+    service.record_check(seeded, ACTOR, ref, "dbs", "adult_first_clear", at=at(8), **dbs_as_required())
     assert (
         service.apply_trigger(seeded, ACTOR, ref, "clear", start_date=at(15).date(), at=at(9))
         is State.CLEARED

@@ -424,6 +424,7 @@ def test_an_escalation_closes_once_its_cause_is_fixed(demo: UnitOfWork) -> None:
     assert stalled and all(e.resolved_on is None for e in stalled)
     others_open = {e.id for e in escalations(demo) if e.journey_id != jid and e.resolved_on is None}
     next_day = AS_OF + timedelta(days=1)
+    # (the demo applied for the pathway's level, so the result needs no level of its own)
     service.record_check(demo, ACTOR, ref(jid), CheckKind.DBS, CheckStatus.CLEARED, at=london(next_day))
     result = run(demo, next_day)
     assert result.escalations_closed >= len(stalled)

@@ -147,8 +147,14 @@ def all_clear_snapshot(pathway: Pathway, state: State, paused_from: State | None
         paused_from=paused_from,
         start_date=TODAY,
         checks={
-            k: CheckView(k, CheckStatus.CLEARED, completed_on=TODAY - timedelta(days=3)) for k in CheckKind
-        },
+            k: CheckView(
+                k, CheckStatus.CLEARED, completed_on=TODAY - timedelta(days=3),
+                # DBS: recorded at the level and workforce the pathway needs
+                dbs_level=pathway.checks.dbs.level if k is CheckKind.DBS else None,
+                dbs_workforce=pathway.checks.dbs.workforce if k is CheckKind.DBS else None,
+            )
+            for k in CheckKind
+        },  # fmt: skip
         training={
             m.id: TrainingView(m.id, due_on=TODAY, completed_on=TODAY - timedelta(days=1))
             for m in pathway.resolved_modules
@@ -626,14 +632,21 @@ def test_resume_ignores_guards_of_the_state_it_returns_to() -> None:
 
 def test_adult_first_no_match_satisfies_dbs_on_adult_community_mental_health() -> None:
     assert ACMH.checks.dbs.adult_first_available
-    journey = with_checks(checks_snapshot(), CheckView(CheckKind.DBS, CheckStatus.ADULT_FIRST_CLEAR))
+    dbs = CheckView(CheckKind.DBS, CheckStatus.ADULT_FIRST_CLEAR, dbs_level=ACMH.checks.dbs.level,
+                    dbs_workforce=ACMH.checks.dbs.workforce)  # fmt: skip
+    journey = with_checks(checks_snapshot(), dbs)
     assert machine_for(ACMH).decide(journey, T.CLEAR, all_clear_context(ACMH)) is S.CLEARED
+    # Without the level and workforce it was checked at, the result does not count.
+    unrecorded = with_checks(checks_snapshot(), CheckView(CheckKind.DBS, CheckStatus.ADULT_FIRST_CLEAR))
+    assert clear_refusal(unrecorded).reasons == ["DBS level and workforce not recorded"]
 
 
 def test_adult_first_satisfies_dbs_with_both_barred_lists() -> None:
     journey = with_checks(
-        checks_snapshot(BOTH_BARRED), CheckView(CheckKind.DBS, CheckStatus.ADULT_FIRST_CLEAR)
-    )
+        checks_snapshot(BOTH_BARRED),
+        CheckView(CheckKind.DBS, CheckStatus.ADULT_FIRST_CLEAR, dbs_level=BOTH_BARRED.checks.dbs.level,
+                  dbs_workforce=BOTH_BARRED.checks.dbs.workforce),
+    )  # fmt: skip
     assert machine_for(BOTH_BARRED).decide(journey, T.CLEAR, all_clear_context(BOTH_BARRED)) is S.CLEARED
 
 
