@@ -35,7 +35,7 @@ from lifecycle.persistence.models import (
     Team,
     TrainingRecord,
 )
-from lifecycle.persistence.uow import UnitOfWork, journey_organisations, snapshot, team_readiness
+from lifecycle.persistence.uow import UnitOfWork, snapshot, team_readiness
 from lifecycle.states import (
     CLOSED,
     EMPLOYED,
@@ -428,9 +428,12 @@ def register_applicant(
     with uow:
         pathway = uow.pathways.get(applicant.pathway)
         employer = uow.organisation(applicant.employer)
-        candidate = uow.candidate_by_email(applicant.email)
+        # The employer's own record of the person: another organisation's record of the same email
+        # is neither read nor named (each organisation sees only what it recorded).
+        candidate = uow.candidate_by_email(applicant.email, employer.id)
         if candidate is None:
             candidate = Candidate(
+                organisation_id=employer.id,
                 first_name=applicant.first_name,
                 last_name=applicant.last_name,
                 email=applicant.email,
@@ -439,7 +442,7 @@ def register_applicant(
             uow.add(candidate)
         else:
             open_journey = (
-                uow.session.query(Journey)
+                uow.session.query(Journey.id)
                 .filter(
                     Journey.candidate_id == candidate.id,
                     Journey.pathway_id == pathway.id,
@@ -447,12 +450,10 @@ def register_applicant(
                 )
                 .first()
             )
-            if open_journey:
-                # Name the journey only to someone who may see it: a partner must not learn another
-                # organisation's reference (nor probe for it).
-                seen = actor.scope is None or actor.scope in journey_organisations(open_journey)
-                where = f"({open_journey.ref})" if seen else "with another organisation"
-                raise InvalidInput(f"{applicant.email} already has an open {pathway.id} application {where}")
+            if open_journey:  # the employer's own journey: the actor acts for it (or for the programme)
+                raise InvalidInput(
+                    f"{applicant.email} already has an open {pathway.id} application (J-{open_journey.id:06d})"
+                )
         journey = Journey(
             candidate=candidate,
             pathway_id=pathway.id,
