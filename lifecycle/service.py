@@ -97,9 +97,16 @@ class Actor:
         name, at, org = text.rpartition("@") if "@" in text else (text, "", "")
         if at and "." in org and _is_email(text):
             name, at = text, ""
+        if at and "@" in name and not _is_email(name):
+            # `x@MIND-N@NMH`: which organisation was meant? Recorded as one and acting for the other
+            # is exactly what must not happen: refused.
+            raise InvalidInput(
+                f"actor {clean_text(text, 'actor', max_length=300)!r} is ambiguous: write NAME@ORG with one '@' "
+                "(or an email address, optionally followed by @ORG)"
+            )
         organisation = default_organisation
         if at:
-            organisation = None if org.strip() == "*" else clean_code(org, "organisation")
+            organisation = None if org == "*" else clean_code(org, "organisation", strict=True)
         return cls(clean_text(name, "actor name", max_length=200), organisation)
 
 

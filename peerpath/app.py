@@ -55,7 +55,7 @@ def unit_of_work(settings: Settings, *, check_schema: bool = True) -> UnitOfWork
 def actor(settings: Settings) -> Actor:
     """`PEERPATH_ACTOR` may be `Name@ORG`; otherwise PEERPATH_ORGANISATION says whom they act for."""
     organisation = settings.organisation if settings.organisation not in (None, "", "*") else None
-    return Actor.parse(settings.actor, organisation.upper() if organisation else None)
+    return Actor.parse(settings.actor, organisation)  # already a validated code (Settings)
 
 
 def run_sweep(
