@@ -110,13 +110,31 @@ def _refuse_duplicate_open_applications() -> None:
 
 def upgrade() -> None:
     _sqlite_foreign_keys(False)
+    try:
+        _upgrade()
+    except BaseException:
+        _sqlite_restore_after_failure()
+        raise
+    _sqlite_foreign_keys(True)
+
+
+def _sqlite_restore_after_failure() -> None:
+    """Nothing of this migration is kept, and the connection enforces foreign keys again."""
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        bind.exec_driver_sql("ROLLBACK")
+        bind.exec_driver_sql("PRAGMA foreign_keys=ON")
+        bind.exec_driver_sql("BEGIN")
+
+
+def _upgrade() -> None:
     with op.batch_alter_table("candidates", schema=None) as batch_op:
         batch_op.add_column(sa.Column("organisation_id", sa.Integer(), nullable=True))
+        batch_op.drop_constraint("uq_candidates_email", type_="unique")
     _split_shared_candidates()
     _refuse_duplicate_open_applications()
     with op.batch_alter_table("candidates", schema=None) as batch_op:
         batch_op.alter_column("organisation_id", existing_type=sa.Integer(), nullable=False)
-        batch_op.drop_constraint("uq_candidates_email", type_="unique")
         batch_op.create_unique_constraint("uq_candidates_organisation_email", ["organisation_id", "email"])
         batch_op.create_foreign_key(
             op.f("fk_candidates_organisation_id_organisations"), "organisations", ["organisation_id"], ["id"]
@@ -150,7 +168,6 @@ def upgrade() -> None:
         "SELECT journey_id, id, reason FROM events WHERE reason IS NOT NULL ORDER BY id"
     )
     op.execute("UPDATE events SET reason = NULL WHERE reason IS NOT NULL")
-    _sqlite_foreign_keys(True)
 
 
 def downgrade() -> None:
