@@ -106,6 +106,8 @@ class Actor:
             )
         organisation = default_organisation
         if at:
+            # Spaces around the code, as in `Jess @ nmh`, are only typing; a line break or a tab is not.
+            org = org.strip(" ")
             organisation = None if org == "*" else clean_code(org, "organisation", strict=True)
         return cls(clean_text(name, "actor name", max_length=200), organisation)
 

@@ -19,6 +19,7 @@ from lifecycle.persistence.models import (
     Event,
     FreeTextReason,
     Journey,
+    Organisation,
     SpecialCategoryKind,
     SpecialCategoryRecord,
 )
@@ -199,10 +200,18 @@ def erase(uow: UnitOfWork, actor, candidate_ref: str, *, everywhere: bool = Fals
     if everywhere:
         actor.require_programme("erase a person from every organisation")
     with uow:
-        candidate = uow.session.get(Candidate, candidate_id)
-        if actor.scope is not None and (candidate is None or candidate.organisation.code != actor.scope):
-            # Unknown and another organisation's record read alike: references cannot be probed.
-            raise NotPermitted(f"{actor.scope} cannot erase {ref}: not a candidate that {actor.scope} recorded")
+        if actor.scope is None:
+            candidate = uow.session.get(Candidate, candidate_id)
+        else:
+            # Unknown and another organisation's record read alike, through the same one query:
+            # candidate references cannot be probed (by the message or by the time it takes).
+            candidate = uow.session.scalars(
+                select(Candidate)
+                .join(Organisation, Candidate.organisation_id == Organisation.id)
+                .where(Candidate.id == candidate_id, Organisation.code == actor.scope)
+            ).one_or_none()
+            if candidate is None:
+                raise NotPermitted(f"{actor.scope} cannot erase {ref}: not a candidate that {actor.scope} recorded")
         if candidate is None:
             raise NotFound(f"unknown candidate {candidate_ref!r}")
         if candidate.first_name == ERASED_NAME:

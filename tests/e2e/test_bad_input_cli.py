@@ -304,7 +304,8 @@ CASES = [
     # Identities: ASCII codes, validated once, nothing ambiguous
     Case(["--as", "x@MIND-N@NMH", "journeys"], "is ambiguous", id="as-two-orgs"),
     Case(["--as", "x@poſv", "journeys"], "(ASCII only)", id="as-unicode-long-s"),
-    Case(["--as", "x@ nmh", "journeys"], "has spaces or a line break around it", id="as-org-leading-space"),
+    Case(["--as", "x@NMH\n", "journeys"], "has spaces or a line break around it", id="as-org-line-break"),
+    Case(["--as", "x@\tNMH", "journeys"], "has spaces or a line break around it", id="as-org-tab"),
     Case(["journeys", "--org", "poſv"], "(ASCII only)", id="org-option-unicode"),
     Case(["journeys"], "invalid setting PEERPATH_ORGANISATION", env={"PEERPATH_ORGANISATION": "NMH\nX"},
          id="env-organisation-newline"),
