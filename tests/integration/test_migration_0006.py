@@ -1,7 +1,7 @@
 """Migration 0006 carries existing data: shared candidates split per organisation, reasons moved apart.
 
-On SQLite and PostgreSQL: the database is taken back to 0003 (which also runs 0006's downgrade),
-filled as 0003 stored things (one candidate record shared by NMH and MIND-N journeys, reasons in
+On SQLite and PostgreSQL: the database is taken back to the revision before 0006 (which runs
+0006's downgrade), filled as that schema stored things (one candidate record shared by NMH and MIND-N journeys, reasons in
 `events.reason`), then upgraded. Each organisation then has its own record with its own journeys,
 every reason sits in `free_text_reasons` against its event (none left in the log), and a database
 holding two open applications for one person and pathway is refused in one line, unchanged.
@@ -14,12 +14,15 @@ from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from lifecycle.errors import InvalidInput
-from peerpath.migrate import _alembic_config, current_revision, head_revision, upgrade
+from peerpath.migrate import MIGRATIONS, _alembic_config, current_revision, head_revision, upgrade
 
 T = datetime(2026, 3, 2, 9, tzinfo=UTC)
+# The revision 0006 follows (0003 on its own branch; whatever the lead chains it on once merged).
+BEFORE = str(ScriptDirectory(str(MIGRATIONS)).get_revision("0006_candidates_per_organisation").down_revision)
 
 
 @pytest.fixture
@@ -34,10 +37,10 @@ def engine(engine: Engine) -> Iterator[Engine]:
         engine.dispose()
 
 
-def _at_0003(engine: Engine) -> None:
-    command.downgrade(_alembic_config(engine), "0003")
+def _before_0006(engine: Engine) -> None:
+    command.downgrade(_alembic_config(engine), BEFORE)
     engine.dispose()  # the migration switched SQLite's foreign keys around: fresh connections
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == BEFORE
 
 
 def _fill(engine: Engine, *, duplicate_open: bool = False) -> None:
@@ -85,7 +88,7 @@ def _fill(engine: Engine, *, duplicate_open: bool = False) -> None:
 
 
 def test_shared_candidates_are_split_per_organisation_and_reasons_moved_apart(engine: Engine) -> None:
-    _at_0003(engine)
+    _before_0006(engine)
     _fill(engine)
     upgrade(engine)
     assert current_revision(engine) == head_revision()
@@ -117,8 +120,8 @@ def test_shared_candidates_are_split_per_organisation_and_reasons_moved_apart(en
         assert moved == [(1, "reason 1: wellbeing", None), (2, "reason 2: wellbeing", None),
                          (3, "reason 3: wellbeing", None)]  # fmt: skip
         assert conn.execute(text("SELECT COUNT(*) FROM events WHERE reason IS NOT NULL")).scalar() == 0
-    # The round trip: back to 0003, the reasons are in the log again and one record per email.
-    _at_0003(engine)
+    # The round trip: back before 0006, the reasons are in the log again and one record per email.
+    _before_0006(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM events WHERE reason IS NOT NULL")).scalar() == 3
         assert conn.execute(text("SELECT COUNT(*) FROM candidates")).scalar() == 2
@@ -127,7 +130,7 @@ def test_shared_candidates_are_split_per_organisation_and_reasons_moved_apart(en
 
 
 def test_two_open_applications_for_one_person_are_refused_in_one_line(engine: Engine) -> None:
-    _at_0003(engine)
+    _before_0006(engine)
     _fill(engine, duplicate_open=True)
     with pytest.raises(InvalidInput) as refused:
         upgrade(engine)
@@ -136,7 +139,7 @@ def test_two_open_applications_for_one_person_are_refused_in_one_line(engine: En
         "withdraw one, then run `peerpath db upgrade` again (nothing changed)"
     )
     engine.dispose()
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == BEFORE
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM candidates")).scalar() == 3
         assert conn.execute(text("SELECT COUNT(*) FROM events WHERE reason IS NOT NULL")).scalar() == 4
