@@ -116,14 +116,15 @@ def test_two_processes_registering_the_same_person_open_one_application(
 def test_the_database_refuses_a_second_open_application_whatever_the_code_does(
     uow: UnitOfWork, which: str
 ) -> None:
-    """The invariant is the database's, not the service's: written past the service, it still holds."""
-    from sqlalchemy.exc import IntegrityError
+    """The invariant is the database's, not the service's: written past the service, it still holds,
+    and the refusal reaches the person as one readable line (no SQL, no values)."""
+    from lifecycle.errors import ConflictError
 
     programme(uow)
     ref = service.register_applicant(
         uow, ACTOR, service.Applicant.clean("Ada", "Race", "ada@example.com", PATHWAY, "NMH"), at=T0
     )
-    with pytest.raises(IntegrityError), uow:
+    with pytest.raises(ConflictError) as refused, uow:
         first = uow.journey(ref)
         if which == "candidate":
             uow.session.add(
@@ -137,3 +138,5 @@ def test_the_database_refuses_a_second_open_application_whatever_the_code_does(
                         state_since=T0, applied_on=T0.date(), updated_at=T0)
             )  # fmt: skip
         uow.session.flush()
+    assert "meanwhile; nothing was written" in str(refused.value)
+    assert "ada@example.com" not in str(refused.value) and "INSERT" not in str(refused.value)
