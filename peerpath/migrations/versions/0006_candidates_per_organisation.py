@@ -12,7 +12,7 @@ Free-text reasons (pause, leave, withdraw, reject) move from `events.reason` int
 setting `events.reason` to NULL, and nothing else).
 
 Revision ID: 0006_candidates_per_organisation
-Revises: 0004 (0004_safeguarding.py)
+Revises: 0005_outbox_leases
 """
 
 from collections.abc import Sequence
@@ -23,7 +23,7 @@ from alembic import op
 from lifecycle.errors import InvalidInput
 
 revision: str = "0006_candidates_per_organisation"
-down_revision: str | None = "0004"  # chained on main's 0004_safeguarding.py (revision id "0004")
+down_revision: str | None = "0005_outbox_leases"  # chained on main's latest (0005_outbox_leases.py)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
