@@ -114,7 +114,7 @@ def _journey(rng, jid, target, pathways, organisations, teams_by, rows) -> None:
     steps = MAIN[: MAIN.index(reach) + 1]
     applied = AS_OF - timedelta(days=rng.randint(3 + 12 * len(steps), 30 + 40 * len(steps)))
     day = applied
-    rows[Candidate.__table__].append({"id": jid, "first_name": f"First{jid}", "last_name": f"Last{jid}",
+    rows[Candidate.__table__].append({"id": jid, "organisation_id": employer, "first_name": f"First{jid}", "last_name": f"Last{jid}",
                                       "email": f"c{jid}@example.com", "created_at": _at(applied)})  # fmt: skip
     events = [{"journey_id": jid, "occurred_at": _at(applied), "actor": "bench", "kind": "registered", "trigger": None,
                "from_state": None, "to_state": State.APPLIED.value, "reason": None, "detail": {}}]  # fmt: skip

@@ -33,7 +33,13 @@ JourneyRef = Annotated[
 ]
 OrgCode = Annotated[str, Field(min_length=1, max_length=32, description="organisation code, e.g. MIND-N")]
 Reason = Annotated[
-    str | None, Field(default=None, max_length=500, description="recorded in the journey's history")
+    str | None,
+    Field(
+        default=None,
+        max_length=500,
+        description="kept apart, shown only to the employing organisation: "
+        "never health, lived experience or DBS details (those are special-category notes)",
+    )
 ]
 ActingFor = Annotated[
     str,

@@ -68,7 +68,8 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
         return refused(result)
     # Retention is programme-wide: a partition leaves it to sweep-by-organisation's clean-up.
     purged = (
-        await run_service(lambda s: app.run_retention(s, as_of))
+        # A sweep may look ahead (as of a later day); retention never does: nothing is purged early.
+        await run_service(lambda s: app.run_retention(s, min(as_of, london_today())))
         if options.organisation is None
         else PurgeReport()
     )
@@ -142,7 +143,7 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
         code for code, run in zip(orgs, runs, strict=True) if not run.state or not run.state.is_completed()
     ]
     closed = await run_service(lambda s: close_for_closed_journeys(app.unit_of_work(s), day))
-    await run_service(lambda s: app.run_retention(s, day))
+    await run_service(lambda s: app.run_retention(s, min(day, london_today())))
     if failed:
         from prefect.states import Failed
 

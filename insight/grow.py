@@ -17,6 +17,7 @@ would refuse it) ranks after every team that can, with what it lacks as its reas
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
@@ -83,7 +84,7 @@ class Criteria:
                         raise ValueError
                 else:
                     out[key] = float(value)
-                    if out[key] < 0:
+                    if not math.isfinite(out[key]) or out[key] < 0:  # nan, inf, 1e309: no score
                         raise ValueError
             except (TypeError, ValueError):
                 raise InvalidInput(f"criterion {key}: {value!r} is not a valid value") from None
@@ -96,10 +97,20 @@ class Criteria:
     def from_file(cls, path: Path, weights: list[str] | None = None) -> Criteria:
         import yaml
 
+        from lifecycle.bounded import BoundedYamlError, FileRefused, load_yaml, read_text
+        from lifecycle.validation import escape_line
+
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput(f"cannot read criteria file {path}: {str(exc).splitlines()[0]}") from None
+            raw = load_yaml(read_text(path, "criteria file")) or {}  # bounded: size, binary, depth, digits
+        except FileRefused:
+            raise
+        except BoundedYamlError as exc:
+            raise InvalidInput(f"criteria file {escape_line(str(path))}:{exc.line}: {exc.problem}") from None
+        except RecursionError:
+            raise InvalidInput(f"criteria file {escape_line(str(path))}: nested too deeply") from None
+        except yaml.YAMLError as exc:
+            problem = escape_line(str(exc).splitlines()[0]) if str(exc) else "not valid YAML"
+            raise InvalidInput(f"cannot read criteria file {escape_line(str(path))}: {problem}") from None
         if not isinstance(raw, dict):
             raise InvalidInput(f"{path}: the criteria file must be a mapping, e.g. `readiness: 2`")
         return cls.parse(raw, weights)

@@ -262,7 +262,7 @@ def _rows(t: _Timeline, cid: int, end: date, org_ids: dict[str, int], team_ids: 
     """The journey as it stood at the end of the history: later events never happened."""
     events = [(d, e) for d, e in sorted(t.events, key=lambda de: de[0]) if d <= end]
     registered = _at(t.applied, 0)
-    rows["candidates"].append({"id": cid, "first_name": "Candidate", "last_name": str(cid),
+    rows["candidates"].append({"id": cid, "organisation_id": org_ids[t.employer], "first_name": "Candidate", "last_name": str(cid),
                                "email": f"candidate{cid}@example.invalid", "created_at": registered})  # fmt: skip
     state, since, paused_from = State.APPLIED, registered, None
     start_date = placed_on = team = None
@@ -299,11 +299,7 @@ def _rows(t: _Timeline, cid: int, end: date, org_ids: dict[str, int], team_ids: 
             start_date = day
         if e["trigger"] == "place":
             placed_on, team = day, team_ids[e["detail"]["team"]]
-        reason = (
-            "synthetic"
-            if dest in (State.WITHDRAWN, State.NOT_APPOINTED, State.OFFER_WITHDRAWN, State.LEFT, State.PAUSED)
-            else None
-        )
+        reason = None  # free-text reasons are kept apart (free_text_reasons); synthetic history has none
         out.append({"journey_id": t.journey, "occurred_at": at, "actor": ACTOR, "kind": "transition",
                     "trigger": e["trigger"], "from_state": src, "to_state": dest, "reason": reason,
                     "detail": e["detail"]})  # fmt: skip

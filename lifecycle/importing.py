@@ -10,8 +10,7 @@ from datetime import date
 
 from lifecycle.clock import london_today
 from lifecycle.errors import InvalidInput, NotFound, PeerpathError
-from lifecycle.persistence.models import Journey
-from lifecycle.persistence.queries import journeys_visible_to, open_applications, organisation_codes
+from lifecycle.persistence.queries import open_applications, organisation_codes
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor, Applicant, register_applicant
 from lifecycle.validation import escape_line
@@ -89,7 +88,7 @@ def validate(
     today = today or london_today()
     applicants: list[Applicant] = []
     bad: list[BadRow] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     line_of: dict[int, int] = {}
     with uow:
         orgs = organisation_codes(uow.session)
@@ -109,7 +108,7 @@ def validate(
             except PeerpathError as exc:
                 bad.append(BadRow(line, str(exc)))
                 continue
-            key = (applicant.email, applicant.pathway)
+            key = (applicant.employer, applicant.email, applicant.pathway)
             if key in seen:
                 bad.append(
                     BadRow(line, f"{applicant.email} applies to {applicant.pathway} again (line {seen[key]})")
@@ -118,26 +117,14 @@ def validate(
             seen[key] = line
             line_of[len(applicants)] = line
             applicants.append(applicant)
-        existing = open_applications(uow.session, [a.email for a in applicants])
-        # A partner is told the reference of an open application only if it may see that journey.
-        scope = actor.scope if actor is not None else None
-        shown = set(existing.values())
-        if scope is not None and shown:
-            ids = sorted(int(ref[2:]) for ref in shown)
-            visible: set[int] = set()
-            for start in range(0, len(ids), 500):
-                batch = ids[start : start + 500]
-                visible.update(uow.session.scalars(journeys_visible_to(scope).where(Journey.id.in_(batch))))
-            shown = {ref for ref in shown if int(ref[2:]) in visible}
+        # Only the employer's own records are looked at: an application another organisation holds
+        # for the same person is neither refused nor named (it is theirs, and may disclose health).
+        existing = open_applications(uow.session, [(a.employer, a.email) for a in applicants])
     for index, applicant in enumerate(applicants):
-        ref = existing.get((applicant.email, applicant.pathway))
+        ref = existing.get((applicant.employer, applicant.email, applicant.pathway))
         if ref:
-            where = f"({ref})" if ref in shown else "with another organisation"
             bad.append(
-                BadRow(
-                    line_of[index],
-                    f"{applicant.email} already has an open {applicant.pathway} application {where}",
-                )
+                BadRow(line_of[index], f"{applicant.email} already has an open {applicant.pathway} application ({ref})")
             )
     return applicants, sorted(bad, key=lambda b: b.line)
 

@@ -224,7 +224,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
 def validation_problems(path: Path, text: str, error: ValidationError) -> list[str]:
     """Every problem pydantic found, each as `file:line: field: reason`."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        from lifecycle.bounded import compose_yaml
+
+        root = compose_yaml(text)
     except (yaml.YAMLError, RecursionError):
         root = None
     problems = []
@@ -243,16 +245,23 @@ class PathwayErrors(InvalidInput):
 
 
 def _read_text(path: Path) -> str:
+    from lifecycle.bounded import FileRefused, read_text
+
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidInput(f"{escape_line(path.name)}: cannot read pathway file: {escape_line(problem)}") from exc
+        return read_text(path, "pathway file")  # bounded: size, binary, UTF-8
+    except FileRefused as exc:
+        raise InvalidInput(f"{escape_line(path.name)}: cannot read pathway file: {exc.reason}") from None
 
 
 def _parse_yaml(path: Path, text: str) -> object:
+    from lifecycle.bounded import BoundedYamlError, load_yaml
+
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
+    except BoundedYamlError as exc:  # nesting, a 5,000-digit integer, NaN or inf
+        raise InvalidInput(
+            f"{escape_line(path.name)}: cannot read pathway file: {exc.problem} (line {exc.line})"
+        ) from None
     except RecursionError:  # e.g. thousands of `[`: PyYAML composes nested collections recursively
         raise InvalidInput(f"{escape_line(path.name)}: cannot read pathway file: nested too deeply") from None
     except yaml.YAMLError as exc:

@@ -35,7 +35,7 @@ from lifecycle.persistence.models import (
     Team,
     TrainingRecord,
 )
-from lifecycle.persistence.uow import UnitOfWork, journey_organisations, snapshot, team_readiness
+from lifecycle.persistence.uow import UnitOfWork, snapshot, team_readiness
 from lifecycle.states import (
     CLOSED,
     EMPLOYED,
@@ -97,9 +97,18 @@ class Actor:
         name, at, org = text.rpartition("@") if "@" in text else (text, "", "")
         if at and "." in org and _is_email(text):
             name, at = text, ""
+        if at and "@" in name and not _is_email(name):
+            # `x@MIND-N@NMH`: which organisation was meant? Recorded as one and acting for the other
+            # is exactly what must not happen: refused.
+            raise InvalidInput(
+                f"actor {clean_text(text, 'actor', max_length=300)!r} is ambiguous: write NAME@ORG with one '@' "
+                "(or an email address, optionally followed by @ORG)"
+            )
         organisation = default_organisation
         if at:
-            organisation = None if org.strip() == "*" else clean_code(org, "organisation")
+            # Spaces around the code, as in `Jess @ nmh`, are only typing; a line break or a tab is not.
+            org = org.strip(" ")
+            organisation = None if org == "*" else clean_code(org, "organisation", strict=True)
         return cls(clean_text(name, "actor name", max_length=200), organisation)
 
 
@@ -428,9 +437,12 @@ def register_applicant(
     with uow:
         pathway = uow.pathways.get(applicant.pathway)
         employer = uow.organisation(applicant.employer)
-        candidate = uow.candidate_by_email(applicant.email)
+        # The employer's own record of the person: another organisation's record of the same email
+        # is neither read nor named (each organisation sees only what it recorded).
+        candidate = uow.candidate_by_email(applicant.email, employer.id)
         if candidate is None:
             candidate = Candidate(
+                organisation_id=employer.id,
                 first_name=applicant.first_name,
                 last_name=applicant.last_name,
                 email=applicant.email,
@@ -439,7 +451,7 @@ def register_applicant(
             uow.add(candidate)
         else:
             open_journey = (
-                uow.session.query(Journey)
+                uow.session.query(Journey.id)
                 .filter(
                     Journey.candidate_id == candidate.id,
                     Journey.pathway_id == pathway.id,
@@ -447,12 +459,10 @@ def register_applicant(
                 )
                 .first()
             )
-            if open_journey:
-                # Name the journey only to someone who may see it: a partner must not learn another
-                # organisation's reference (nor probe for it).
-                seen = actor.scope is None or actor.scope in journey_organisations(open_journey)
-                where = f"({open_journey.ref})" if seen else "with another organisation"
-                raise InvalidInput(f"{applicant.email} already has an open {pathway.id} application {where}")
+            if open_journey:  # the employer's own journey: the actor acts for it (or for the programme)
+                raise InvalidInput(
+                    f"{applicant.email} already has an open {pathway.id} application (J-{open_journey.id:06d})"
+                )
         journey = Journey(
             candidate=candidate,
             pathway_id=pathway.id,

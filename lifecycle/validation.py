@@ -61,10 +61,20 @@ def clean_email(value: str, what: str = "email") -> str:
         raise InvalidInput(f"{what} {raw!r} is not a valid address: {exc}") from None
 
 
-def clean_code(value: str, what: str) -> str:
-    code = (value or "").strip().upper()
+def clean_code(value: str, what: str, *, strict: bool = False) -> str:
+    """An organisation, team or other code: ASCII letters, digits, '-' and '_', upper-cased.
+
+    Only ASCII is upper-cased: Unicode would fold 'poſv' into POSV (and 'ﬀ' into FF), acting for an
+    organisation nobody typed. `strict` (who an actor acts for: --as, PEERPATH_ORGANISATION) also
+    refuses surrounding spaces, so ' nmh' or 'NMH\n' is never quietly taken for NMH."""
+    raw = value or ""
+    if not raw.isascii():
+        raise InvalidInput(f"{what} {escape_line(raw)!r} must be 1-32 letters, digits, '-' or '_' (ASCII only)")
+    if strict and raw != raw.strip():
+        raise InvalidInput(f"{what} {escape_line(raw)!r} has spaces or a line break around it")
+    code = raw.strip().upper()
     if not _CODE.match(code):
-        raise InvalidInput(f"{what} {value!r} must be 1-32 letters, digits, '-' or '_'")
+        raise InvalidInput(f"{what} {escape_line(raw)!r} must be 1-32 letters, digits, '-' or '_'")
     return code
 
 

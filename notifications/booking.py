@@ -54,6 +54,9 @@ def book(
         raise InvalidInput("a session lasts between 5 and 480 minutes")
     place = clean_text(location, "location", max_length=200) if location else None
     now = at or datetime.now(UTC)
+    if starts_at <= now:
+        # An invitation to something already begun (or over) is noise to the candidate: refused.
+        raise InvalidInput(f"the start {starts_at:%Y-%m-%d %H:%M %z} is in the past: book a time still to come")
     with uow:
         journey = uow.journey(ref, actor.scope)
         authorise(actor, journey, Action.BOOK)

@@ -55,7 +55,7 @@ def unit_of_work(settings: Settings, *, check_schema: bool = True) -> UnitOfWork
 def actor(settings: Settings) -> Actor:
     """`PEERPATH_ACTOR` may be `Name@ORG`; otherwise PEERPATH_ORGANISATION says whom they act for."""
     organisation = settings.organisation if settings.organisation not in (None, "", "*") else None
-    return Actor.parse(settings.actor, organisation.upper() if organisation else None)
+    return Actor.parse(settings.actor, organisation)  # already a validated code (Settings)
 
 
 def run_sweep(
@@ -134,15 +134,16 @@ def run_retention(settings: Settings, as_of: date, *, dry_run: bool = False) -> 
     return report
 
 
-def erase_candidate(settings: Settings, who: Actor, candidate: str) -> PurgeReport:
-    """An erasure request: the candidate's personal data, and every message about them."""
+def erase_candidate(settings: Settings, who: Actor, candidate: str, *, everywhere: bool = False) -> PurgeReport:
+    """An erasure request: the candidate's personal data, and every message about them (`everywhere`,
+    for the programme lead: every organisation's record of the person)."""
     from lifecycle.persistence.privacy import erase
     from notifications.outbox import forget_journeys
     from rules.persistence import redact_escalation_notes
 
     uow = unit_of_work(settings)
     with uow:
-        report = erase(uow, who, candidate)
+        report = erase(uow, who, candidate, everywhere=everywhere)
         erased = [parse_ref(r, "J") for r in report.journeys]
         forget_journeys(uow.session, erased)
         redact_escalation_notes(uow.session, erased)

@@ -6,7 +6,7 @@ import getpass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.errors import InvalidInput
@@ -62,6 +62,19 @@ class Settings(BaseSettings):
         description="the organisation the actor acts for (its code); unset or `*`: the programme lead, every journey",
     )
     actor: str = Field(default_factory=_default_actor, description="who is acting, recorded on every event")
+
+    @field_validator("organisation")
+    @classmethod
+    def _organisation_code(cls, value: str | None) -> str | None:
+        """Validated once, here: an ASCII code or `*`, nothing around it (`' nmh'`, `'NMH\\nX'` refused)."""
+        from lifecycle.validation import clean_code
+
+        if value in (None, "", "*"):
+            return value
+        try:
+            return clean_code(value, "organisation", strict=True)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from lifecycle.bounded import BoundedYamlError, FileRefused, compose_yaml, load_yaml, read_text
 from lifecycle.errors import InvalidInput
 from lifecycle.pathways import PathwayRegistry
 from lifecycle.validation import escape_line
@@ -49,13 +50,14 @@ def _line(root: yaml.Node | None, loc: Iterable[Any]) -> int | None:
 
 def parse_rule_file(path: Path) -> tuple[RuleFile, yaml.Node | None]:
     try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except OSError as exc:
-        raise RulesError(path, None, f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise RulesError(path, None, "not UTF-8 text") from None
+        text = read_text(path, "rule file")  # bounded: size, binary, UTF-8
+    except FileRefused as exc:
+        raise RulesError(path, None, exc.reason) from None
+    try:
+        root = compose_yaml(text)
+        raw = load_yaml(text)
+    except BoundedYamlError as exc:  # nesting, a 5,000-digit integer, NaN or inf
+        raise RulesError(path, exc.line, f"not valid YAML: {exc.problem}") from None
     except RecursionError:  # e.g. thousands of `[`: PyYAML composes nested collections recursively
         raise RulesError(path, None, "nested too deeply") from None
     except yaml.reader.ReaderError as exc:  # a character YAML allows nowhere, e.g. \x1f or \x00

@@ -18,10 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from lifecycle.states import (
+    CLOSED,
     CheckKind,
     CheckStatus,
     ContactRole,
@@ -53,6 +55,10 @@ def _enum(cls: type, name: str) -> Enum:
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )
+
+
+# The closed states, as the partial unique index on open journeys names them.
+OPEN_JOURNEY = text("state NOT IN ({})".format(", ".join(f"'{s.value}'" for s in CLOSED)))
 
 
 class Base(DeclarativeBase):
@@ -101,14 +107,21 @@ class Team(Base):
 
 
 class Candidate(Base):
-    """Minimal personal data: a name to address the candidate by and an email to reach them."""
+    """Minimal personal data: a name to address the candidate by and an email to reach them.
+
+    One record per organisation that recorded the person: a person known to two organisations is two
+    candidates, each with the name spelling and contact details that organisation typed, so neither
+    sees (nor erases) what the other recorded."""
 
     __tablename__ = "candidates"
+    __table_args__ = (UniqueConstraint("organisation_id", "email", name="uq_candidates_organisation_email"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    organisation: Mapped[Organisation] = relationship()
 
     @property
     def ref(self) -> str:
@@ -120,6 +133,16 @@ class Journey(Base):
     __table_args__ = (
         Index("ix_journeys_state_employer", "state", "employer_organisation_id"),
         Index("ix_journeys_candidate", "candidate_id"),
+        # At most one open application per person, organisation and pathway (a candidate belongs to
+        # one organisation): two registrations racing for the same person, one wins.
+        Index(
+            "uq_journeys_open_application",
+            "candidate_id",
+            "pathway_id",
+            unique=True,
+            sqlite_where=OPEN_JOURNEY,
+            postgresql_where=OPEN_JOURNEY,
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
@@ -218,8 +241,9 @@ class ProbationReview(Base):
 class Event(Base):
     """Append-only log: every transition and every recorded fact, with who and when.
 
-    `detail` holds only non-sensitive facts (check kind and status, module id, dates);
-    free-text reasons are kept in `reason`, never copied into emails or logs.
+    `detail` holds only non-sensitive facts (check kind and status, module id, dates). Free-text
+    reasons are kept apart, in `FreeTextReason`; `reason` is no longer written (migration 0006 moved
+    what it held) and stays only so the append-only triggers keep their shape.
     """
 
     __tablename__ = "events"
@@ -283,3 +307,17 @@ class SpecialCategoryRecord(Base):
     content: Mapped[str] = mapped_column(Text)
     recorded_on: Mapped[date] = mapped_column(Date)
     recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class FreeTextReason(Base):
+    """POSSIBLY SPECIAL-CATEGORY: the free text typed as the reason for a pause, a withdrawal, a
+    leaving or a rejection ("wellbeing: relapse" lands here). Kept apart like the special-category
+    notes: shown only to the employing organisation (and the programme lead), never in an email,
+    artifact, digest, report or log, and removed by erasure and retention."""
+
+    __tablename__ = "free_text_reasons"
+    __table_args__ = (Index("ix_free_text_reasons_journey", "journey_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), unique=True)
+    content: Mapped[str] = mapped_column(Text)

@@ -1,11 +1,11 @@
-"""Special-category data, retention and erasure: the only code that reads or removes it.
+"""Special-category data and free-text reasons, retention and erasure: the only code that reads or
+removes them.
 
 Purges and erasures are recorded in the event log with what was removed and why, never the data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -17,11 +17,13 @@ from lifecycle.pathways import add_months
 from lifecycle.persistence.models import (
     Candidate,
     Event,
+    FreeTextReason,
     Journey,
+    Organisation,
     SpecialCategoryKind,
     SpecialCategoryRecord,
 )
-from lifecycle.persistence.uow import UnitOfWork, journey_organisations, parse_ref
+from lifecycle.persistence.uow import UnitOfWork, parse_ref
 from lifecycle.states import CLOSED, EMPLOYED, State
 from lifecycle.validation import clean_note, clean_text
 
@@ -176,52 +178,78 @@ def _not_unsuccessful():  # type: ignore[no-untyped-def]
     return case((Journey.state.in_(UNSUCCESSFUL), 0), else_=1)
 
 
-def erase(uow: UnitOfWork, actor, candidate_ref: str) -> PurgeReport:  # type: ignore[no-untyped-def]
+def read_reasons(uow: UnitOfWork, actor, journey: Journey) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    """The free-text reasons of a journey's events (event id -> text), for the employing organisation
+    and the programme lead; the host organisation, like everyone else, gets none."""
+    if actor.scope is not None and actor.scope != journey.employer.code:
+        return {}
+    rows = uow.session.execute(
+        select(FreeTextReason.event_id, FreeTextReason.content).where(FreeTextReason.journey_id == journey.id)
+    )
+    return {event_id: content for event_id, content in rows}
+
+
+def erase(uow: UnitOfWork, actor, candidate_ref: str, *, everywhere: bool = False) -> PurgeReport:  # type: ignore[no-untyped-def]
     """An erasure request: the candidate's name and email, special-category notes and free-text reasons
-    go; the journeys stay as anonymous history. Refused while the person is employed."""
+    go; the journeys stay as anonymous history. Refused while the person is employed.
+
+    A partner erases its own record of the person (each organisation records its own); the programme
+    lead can erase the person `everywhere`: every organisation's record with the same email."""
     candidate_id = parse_ref(candidate_ref, "C")
+    ref = f"C-{candidate_id:06d}"
+    if everywhere:
+        actor.require_programme("erase a person from every organisation")
     with uow:
-        candidate = uow.session.get(Candidate, candidate_id)
-        journeys = uow.session.scalars(select(Journey).where(Journey.candidate_id == candidate_id)).all()
-        if actor.scope is not None:
-            _require_employer(actor.scope, f"C-{candidate_id:06d}", journeys)
+        if actor.scope is None:
+            candidate = uow.session.get(Candidate, candidate_id)
+        else:
+            # Unknown and another organisation's record read alike, through the same one query:
+            # candidate references cannot be probed (by the message or by the time it takes).
+            candidate = uow.session.scalars(
+                select(Candidate)
+                .join(Organisation, Candidate.organisation_id == Organisation.id)
+                .where(Candidate.id == candidate_id, Organisation.code == actor.scope)
+            ).one_or_none()
+            if candidate is None:
+                raise NotPermitted(f"{actor.scope} cannot erase {ref}: not a candidate that {actor.scope} recorded")
         if candidate is None:
             raise NotFound(f"unknown candidate {candidate_ref!r}")
-        for journey in journeys:
-            state = (
-                State(journey.paused_from or journey.state)
-                if journey.state is State.PAUSED
-                else State(journey.state)
-            )
-            if state in EMPLOYED and journey.state not in CLOSED:
-                raise InvalidInput(
-                    f"{candidate.ref} is employed ({journey.ref} is {journey.state.label}): their HR record is not erased here"
-                )
         if candidate.first_name == ERASED_NAME:
             raise InvalidInput(f"{candidate.ref} was already erased")
-        report = _anonymise(
-            uow,
-            candidate_id,
-            utc_now(),
-            f"erasure request, by {clean_text(actor.name, 'actor', max_length=200)}",
-            False,
-        )
+        records = [candidate]
+        if everywhere:
+            records = list(
+                uow.session.scalars(
+                    select(Candidate)
+                    .where(Candidate.email == candidate.email, Candidate.first_name != ERASED_NAME)
+                    .order_by(Candidate.id)
+                )
+            )
+        for record in records:
+            _refuse_if_employed(uow, record)
+        why = f"erasure request, by {clean_text(actor.name, 'actor', max_length=200)}"
+        report = PurgeReport()
+        now = utc_now()
+        for record in records:
+            removed = _anonymise(uow, record.id, now, why, False)
+            report.candidates_anonymised += 1
+            report.special_category_records += removed.special_category_records
+            report.reasons_redacted += removed.reasons_redacted
+            report.journeys += removed.journeys
         uow.commit()
         return report
 
 
-def _require_employer(scope: str, ref: str, journeys: Sequence[Journey]) -> None:
-    """A partner erases only candidates all of whose journeys it employs. Of the others it is told
-    only what it may see: a candidate none of whose journeys it employs or hosts reads like an
-    unknown one, so candidate references cannot be probed."""
-    visible = [j for j in journeys if scope in journey_organisations(j)]
-    if not visible:
-        raise NotPermitted(f"{scope} cannot erase {ref}: not a candidate that {scope} employs")
-    for journey in visible:
-        if journey.employer.code != scope:
-            raise NotPermitted(f"{scope} cannot erase {ref}: {journey.employer.code} employs {journey.ref}")
-    if len(visible) < len(journeys):
-        raise NotPermitted(f"{scope} cannot erase {ref}: another organisation employs them too")
+def _refuse_if_employed(uow: UnitOfWork, candidate: Candidate) -> None:
+    journeys = uow.session.scalars(select(Journey).where(Journey.candidate_id == candidate.id)).all()
+    for journey in journeys:
+        state = (
+            State(journey.paused_from or journey.state) if journey.state is State.PAUSED else State(journey.state)
+        )
+        if state in EMPLOYED and journey.state not in CLOSED:
+            raise InvalidInput(
+                f"{candidate.ref} is employed ({journey.ref} is {journey.state.label}): their HR record is not erased here"
+            )
 
 
 def _anonymise(uow: UnitOfWork, candidate_id: int, now: datetime, why: str, dry_run: bool) -> PurgeReport:
@@ -240,6 +268,11 @@ def _anonymise(uow: UnitOfWork, candidate_id: int, now: datetime, why: str, dry_
     )
     report.reasons_redacted = int(
         session.scalar(
+            select(func.count()).select_from(FreeTextReason).where(FreeTextReason.journey_id.in_(ids))
+        )
+        or 0
+    ) + int(  # reasons recorded in the event log itself before migration 0006 (none after it)
+        session.scalar(
             select(func.count())
             .select_from(Event)
             .where(Event.journey_id.in_(ids), Event.reason.is_not(None))
@@ -254,6 +287,7 @@ def _anonymise(uow: UnitOfWork, candidate_id: int, now: datetime, why: str, dry_
         .values(first_name=ERASED_NAME, last_name="", email=f"erased-{candidate_id}@erased.invalid")
     )
     session.execute(delete(SpecialCategoryRecord).where(SpecialCategoryRecord.journey_id.in_(ids)))
+    session.execute(delete(FreeTextReason).where(FreeTextReason.journey_id.in_(ids)))
     session.execute(
         update(Event).where(Event.journey_id.in_(ids), Event.reason.is_not(None)).values(reason=None)
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from lifecycle.history import Step
@@ -102,18 +102,24 @@ def stored_states(session: Session) -> dict[int, State]:
     return {jid: State(state) for jid, state in session.execute(select(Journey.id, Journey.state))}
 
 
-def open_applications(session: Session, emails: Sequence[str]) -> dict[tuple[str, str], str]:
-    """(email, pathway) -> journey ref, for candidates with an open journey (batched look-up)."""
-    found: dict[tuple[str, str], str] = {}
-    emails = list(emails)
-    for start in range(0, len(emails), 500):
+def open_applications(session: Session, applications: Sequence[tuple[str, str]]) -> dict[tuple[str, str, str], str]:
+    """(employer code, email, pathway) -> journey ref, for the employers' own candidate records with an
+    open journey (batched look-up). Another organisation's record of the same email is never read."""
+    found: dict[tuple[str, str, str], str] = {}
+    pairs = sorted(set(applications))
+    for start in range(0, len(pairs), 500):
+        batch = pairs[start : start + 500]
         stmt = (
-            select(Candidate.email, Journey.pathway_id, Journey.id)
+            select(Organisation.code, Candidate.email, Journey.pathway_id, Journey.id)
             .join(Journey, Journey.candidate_id == Candidate.id)
-            .where(Candidate.email.in_(emails[start : start + 500]), Journey.state.not_in(CLOSED))
+            .join(Organisation, Candidate.organisation_id == Organisation.id)
+            .where(
+                tuple_(Organisation.code, Candidate.email).in_(batch),
+                Journey.state.not_in(CLOSED),
+            )
         )
-        for email, pathway, journey_id in session.execute(stmt):
-            found[(email, pathway)] = f"J-{journey_id:06d}"
+        for code, email, pathway, journey_id in session.execute(stmt):
+            found[(code, email, pathway)] = f"J-{journey_id:06d}"
     return found
 
 

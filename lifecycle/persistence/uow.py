@@ -9,9 +9,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -25,6 +25,7 @@ from lifecycle.persistence.models import (
     Base,
     Candidate,
     Event,
+    FreeTextReason,
     Journey,
     Organisation,
     OrganisationEvent,
@@ -39,6 +40,21 @@ JOURNEY_UPDATE = update(Journey.__table__).where(
     Journey.__table__.c.id == bindparam("id_"), Journey.__table__.c.version == bindparam("version_read")
 )
 EVENT_INSERT = insert(Event.__table__)  # built once: compiled once per set of columns, then cached
+EVENT_INSERT_RETURNING = insert(Event.__table__).returning(Event.__table__.c.id)
+REASON_INSERT = insert(FreeTextReason.__table__)
+_HOST = aliased(Organisation)
+_EMPLOYER = aliased(Organisation)
+# A journey as a partner may see it: the scope applied in the query itself.
+_SCOPED_JOURNEY = (
+    select(Journey)
+    .join(_EMPLOYER, Journey.employer_organisation_id == _EMPLOYER.id)
+    .outerjoin(Team, Journey.host_team_id == Team.id)
+    .outerjoin(_HOST, Team.host_organisation_id == _HOST.id)
+    .where(
+        Journey.id == bindparam("id_"),
+        or_(_EMPLOYER.code == bindparam("scope"), _HOST.code == bindparam("scope")),
+    )
+)
 CONFLICT = "the journey was changed by someone else meanwhile; reload it and try again"
 _REF = re.compile(r"^\s*([JC])-?0*(\d{1,12})\s*$", re.IGNORECASE)
 # Every id column is INTEGER: 32 bits on PostgreSQL, which refuses a larger value in a query
@@ -120,7 +136,7 @@ class UnitOfWork:
         if isinstance(exc, StaleDataError):  # an autoflush inside the block met a concurrent write
             raise ConflictError(CONFLICT) from None
         if isinstance(exc, IntegrityError):  # a flush or INSERT outside commit() (record_event's, an autoflush)
-            raise ConflictError(f"conflicting data: {_integrity_reason(exc)}") from None
+            raise ConflictError(integrity_message(exc)) from None
 
     def commit(self) -> None:
         try:
@@ -131,7 +147,7 @@ class UnitOfWork:
         except StaleDataError:
             raise ConflictError(CONFLICT) from None
         except IntegrityError as exc:
-            raise ConflictError(f"conflicting data: {_integrity_reason(exc)}") from None
+            raise ConflictError(integrity_message(exc)) from None
 
     def add(self, obj: Base) -> None:
         self.session.add(obj)
@@ -140,14 +156,20 @@ class UnitOfWork:
 
     def journey(self, ref: str, scope: str | None = None) -> Journey:
         """The journey; with a `scope` (an organisation code), only if that organisation employs
-        or hosts it. Out of scope reads like unknown, so a partner cannot probe for others' refs."""
-        # The identity map answers repeat look-ups in one transaction without a query.
-        journey = self.session.get(Journey, parse_ref(ref, "J"))
-        if journey is not None and (scope is None or scope in journey_organisations(journey)):
+        or hosts it. Out of scope reads like unknown, so a partner cannot probe for others' refs:
+        the same message, and the same work (one query that applies the scope, answered the same way
+        whether the journey is missing or another organisation's)."""
+        journey_id = parse_ref(ref, "J")
+        if scope is None:
+            # The identity map answers repeat look-ups in one transaction without a query.
+            journey = self.session.get(Journey, journey_id)
+            if journey is None:
+                raise NotFound(f"unknown journey {ref!r}")
             return journey
-        if scope is not None:
+        journey = self.session.scalars(_SCOPED_JOURNEY, {"id_": journey_id, "scope": scope}).one_or_none()
+        if journey is None:
             raise NotPermitted(f"{ref.strip().upper()} is not a journey that {scope} employs or hosts")
-        raise NotFound(f"unknown journey {ref!r}")
+        return journey
 
     def organisation(self, code: str) -> Organisation:
         return self._by_code(Organisation, code, "organisation")
@@ -161,8 +183,11 @@ class UnitOfWork:
             raise NotFound(f"unknown {what} {code!r}")
         return found
 
-    def candidate_by_email(self, email: str) -> Candidate | None:
-        return self.session.scalars(select(Candidate).where(Candidate.email == email)).one_or_none()
+    def candidate_by_email(self, email: str, organisation_id: int) -> Candidate | None:
+        """The organisation's own record of a person (candidates are recorded per organisation)."""
+        return self.session.scalars(
+            select(Candidate).where(Candidate.organisation_id == organisation_id, Candidate.email == email)
+        ).one_or_none()
 
     def entered_at(self, journey: Journey, state: State) -> datetime | None:
         """When the journey last entered `state`, from the event log."""
@@ -263,13 +288,26 @@ class UnitOfWork:
         if touch:  # (update_journey has already stamped and versioned it)
             journey.updated_at = utc_now()
             flag_modified(journey, "updated_at")  # an UPDATE (and a version bump) in the same microsecond too
-        if journey.id is None:
-            self.session.flush()  # a new journey: the event needs its id
-        # A plain INSERT: the event is never read back in the transaction that writes it, and the
-        # ORM's unit-of-work bookkeeping for it cost more than the statement itself.
-        params = {"journey_id": journey.id, "occurred_at": at, "actor": actor, "kind": kind,
-                  "detail": fields.pop("detail", {}), **fields}  # fmt: skip
-        self.session.execute(EVENT_INSERT, params)
+        reason = fields.pop("reason", None)
+        try:
+            if journey.id is None:
+                self.session.flush()  # a new journey: the event needs its id
+            # A plain INSERT: the event is never read back in the transaction that writes it, and the
+            # ORM's unit-of-work bookkeeping for it cost more than the statement itself.
+            params = {"journey_id": journey.id, "occurred_at": at, "actor": actor, "kind": kind,
+                      "detail": fields.pop("detail", {}), **fields}  # fmt: skip
+            if not reason:
+                self.session.execute(EVENT_INSERT, params)
+            else:
+                # A free-text reason may hold health data: kept apart from the event log (which every
+                # organisation that sees the journey reads), in its own table, like special-category
+                # notes. Listeners (emails at every turn) are never handed it.
+                event_id = self.session.execute(EVENT_INSERT_RETURNING, params).scalar_one()
+                self.session.execute(
+                    REASON_INSERT, {"journey_id": journey.id, "event_id": event_id, "content": reason}
+                )
+        except IntegrityError as exc:
+            raise ConflictError(integrity_message(exc)) from None
         if self.listeners and not self._muted:
             recorded = Recorded(kind=kind, at=at, trigger=params.get("trigger"), from_state=params.get("from_state"),
                                 to_state=params.get("to_state"), detail=params["detail"])  # fmt: skip
@@ -284,6 +322,23 @@ class UnitOfWork:
             yield
         finally:
             self._muted -= 1
+
+
+# What a broken constraint means to the person who typed the command (never the SQL or its values).
+_CONSTRAINT_MESSAGES = (
+    (("uq_journeys_open_application", "journeys.candidate_id, journeys.pathway_id"),
+     "an open application for this person and pathway was registered meanwhile; nothing was written"),
+    (("uq_candidates_organisation_email", "candidates.organisation_id, candidates.email"),
+     "this person was registered meanwhile; nothing was written: try again"),
+)  # fmt: skip
+
+
+def integrity_message(exc: IntegrityError) -> str:
+    text = str(exc.orig) if exc.orig else ""
+    for needles, message in _CONSTRAINT_MESSAGES:
+        if any(needle in text for needle in needles):
+            return message
+    return f"conflicting data: {_integrity_reason(exc)}"
 
 
 def pathway_definition(pathway: Pathway) -> dict[str, Any]:

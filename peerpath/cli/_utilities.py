@@ -57,9 +57,10 @@ class Context:
     def scope(self, org: str | None) -> str | None:
         """The organisation a listing is limited to: the actor's own, or `--org` for the programme lead."""
         from lifecycle.errors import NotPermitted
+        from lifecycle.validation import clean_code
 
         own = self.actor.scope
-        wanted = org.strip().upper() if org else None
+        wanted = clean_code(org, "--org") if org else None
         if own is not None and wanted not in (None, own):
             raise NotPermitted(f"{own} can only see its own journeys, not {wanted}'s")
         return own or wanted

@@ -9,12 +9,19 @@ import typer
 from commands import actions as c
 from peerpath.cli._utilities import context, fail, optional_date
 
+# Free-text reasons are kept apart and shown only to the employer, but they are still not the place
+# for health details: say so wherever one is typed.
+REASON_HELP = (
+    "kept apart and shown only to the employing organisation; write what happened (e.g. 'personal reasons'), "
+    "never health, lived experience or DBS details (those go in `peerpath sensitive add`)"
+)
+
 
 def trigger_cmd(
     journey: str,
     trigger: Annotated[str, typer.Argument(help="e.g. shortlist, offer, clear, start, place, pause, resume")],
     reason: Annotated[
-        str | None, typer.Option(help="why (required to reject, withdraw an offer or leave)")
+        str | None, typer.Option(help="why (required to reject, withdraw an offer or leave): " + REASON_HELP)
     ] = None,
     start_date: Annotated[str | None, typer.Option(help="agreed start date, for clear (YYYY-MM-DD)")] = None,
     team: Annotated[str | None, typer.Option(help="host team code, for place")] = None,
@@ -114,7 +121,7 @@ def place_cmd(
 
 
 def pause_cmd(
-    journey: str, reason: Annotated[str, typer.Option(help="recorded in the event log only")]
+    journey: str, reason: Annotated[str, typer.Option(help=REASON_HELP)]
 ) -> None:
     """Pause a journey for the candidate's wellbeing (the clocks stop)."""
     context().show(c.Pause(journey, reason))
@@ -125,12 +132,12 @@ def resume_cmd(journey: str) -> None:
     context().show(c.Resume(journey))
 
 
-def withdraw_cmd(journey: str, reason: Annotated[str | None, typer.Option()] = None) -> None:
+def withdraw_cmd(journey: str, reason: Annotated[str | None, typer.Option(help=REASON_HELP)] = None) -> None:
     """The candidate withdraws before starting."""
     context().show(c.Withdraw(journey, reason))
 
 
-def leave_cmd(journey: str, reason: Annotated[str, typer.Option()]) -> None:
+def leave_cmd(journey: str, reason: Annotated[str, typer.Option(help=REASON_HELP)]) -> None:
     """A PSW leaves after starting."""
     context().show(c.Leave(journey, reason))
 

@@ -30,15 +30,13 @@ def import_applicants_cmd(
     ],
 ) -> None:
     """Import applicants from CSV: every row is checked first; one bad row and nothing is written."""
+    from lifecycle.bounded import read_text
     from rich.progress import Progress
 
     from commands.actions import ImportApplicants
-    from lifecycle.importing import ImportRejected, parse_csv
+    from lifecycle.importing import MAX_BYTES, ImportRejected, parse_csv
 
-    try:
-        content = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {file}: {exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}")
+    content = read_text(file, "CSV file", max_bytes=MAX_BYTES)  # the size cap before reading: /dev/zero
     ctx = context()
     try:
         with Progress(transient=True, console=rich_console()) as progress:
@@ -115,6 +113,7 @@ def show_cmd(
 ) -> None:
     """One journey: where it stands, its checks, training, reviews and its timeline."""
     from lifecycle.clock import london_today
+    from lifecycle.persistence.privacy import read_reasons
     from lifecycle.persistence.queries import events_of
     from lifecycle.persistence.uow import team_readiness
     from lifecycle.states import CheckKind
@@ -127,6 +126,7 @@ def show_cmd(
         j = uow.journey(journey, context().actor.scope)
         pathway = uow.pathway_of(j)
         events = events_of(uow.session, j.id)
+        reasons = read_reasons(uow, context().actor, j)  # the employer's (and programme lead's) only
         calendar = WorkingCalendar(closures(uow.session).get(j.employer.code, ()))
         data: dict[str, Any] = {
             "journey": j.ref,
@@ -154,7 +154,7 @@ def show_cmd(
             ],
             "team_missing": team_readiness(j.host_team).missing() if j.host_team else [],
             "timeline": [
-                {"at": e.occurred_at, "actor": e.actor, "what": _describe_event(e), "reason": e.reason}
+                {"at": e.occurred_at, "actor": e.actor, "what": _describe_event(e), "reason": reasons.get(e.id)}
                 for e in events
             ],
             "ball_in_court_working_days": {

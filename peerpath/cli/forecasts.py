@@ -142,9 +142,14 @@ def backtest_cmd(
     ] = None,
     sims: Sims = 1000,
     seed: Seed = 20240611,
-    database_url: Annotated[
-        str | None, typer.Option(help="back-test on this database instead of a synthetic history")
-    ] = None,
+    on_database: Annotated[
+        bool,
+        typer.Option(
+            "--on-database",
+            help="back-test on peerpath's own database instead of a synthetic history (programme lead only: "
+            "the figures are programme-wide)",
+        ),
+    ] = False,
     chart: Annotated[
         Path | None, typer.Option(help="draw forecast against actual into this PNG file")
     ] = None,
@@ -167,11 +172,13 @@ def backtest_cmd(
     if any(c.day != 1 for c in cuts):
         fail("cut dates must be the 1st of a month (the forecast's first month)")
     with tempfile.TemporaryDirectory(prefix="peerpath-backtest-") as tmp:
-        if database_url:
-            engine, source = make_engine(database_url), "the database"
-            from peerpath import app as composition
-
-            registry = composition.pathways(context().settings)
+        if on_database:
+            # Programme-wide figures: never for a partner, and only the configured (migrated)
+            # database, so no URL is a side door past scoping, and nothing is created by reading.
+            ctx = context()
+            ctx.actor.require_programme("back-test on the database (its figures are programme-wide)")
+            uow = ctx.uow()  # refuses a missing or unmigrated database in one line
+            engine, source, registry = uow.engine, "the database", uow.pathways
         else:
             from insight.synthetic import generate_history
             from peerpath.migrate import upgrade

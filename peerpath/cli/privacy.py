@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from peerpath.cli._utilities import context, optional_date, print_json, table
+from peerpath.cli._utilities import context, fail, optional_date, print_json, table
 
 
 def sensitive_add(
@@ -47,7 +47,11 @@ def retention_cmd(
 
     ctx = context()
     ctx.actor.require_programme("apply the retention rules")
-    report = root.run_retention(ctx.settings, optional_date(as_of, "as-of date") or london_today(), dry_run=dry_run)
+    day = optional_date(as_of, "as-of date") or london_today()
+    if day > london_today() and not dry_run:
+        # Purging as of a later date removes data before its time: only a count is allowed.
+        fail(f"--as-of {day} is in the future: purging early is refused (add --dry-run to see what would go)")
+    report = root.run_retention(ctx.settings, day, dry_run=dry_run)
     if as_json:
         return print_json(report.__dict__)
     typer.echo(
@@ -59,17 +63,29 @@ def retention_cmd(
 
 def erase_cmd(
     candidate: Annotated[str, typer.Argument(help="candidate reference, e.g. C-000123")],
+    everywhere: Annotated[
+        bool,
+        typer.Option(
+            "--everywhere",
+            help="programme lead only: erase every organisation's record of this person (same email)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Carry out an erasure request and report what was removed."""
+    """Carry out an erasure request and report what was removed.
+
+    A partner erases its own record of the person (each organisation keeps its own); the programme
+    lead erases the person completely with --everywhere."""
     from peerpath import app as root
 
     ctx = context()
-    report = root.erase_candidate(ctx.settings, ctx.actor, candidate)
+    report = root.erase_candidate(ctx.settings, ctx.actor, candidate, everywhere=everywhere)
     if as_json:
         return print_json(report.__dict__)
     typer.echo(
-        f"{candidate.upper()} erased: name and email; {report.special_category_records} special-category note(s); "
+        f"{candidate.strip().upper()} erased"
+        + (f" ({report.candidates_anonymised} record(s))" if everywhere else "")
+        + f": name and email; {report.special_category_records} special-category note(s); "
         f"{report.reasons_redacted} free-text reason(s) redacted; messages about {len(report.journeys)} "
         f"journey(s) forgotten ({', '.join(report.journeys)}). The journeys stay as anonymous history."
     )

@@ -117,6 +117,21 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "control.yaml").write_text("rules: []\n# \x1f\n")
     (tmp_path / "a-folder.yaml").mkdir()
     (tmp_path / "a-file").write_text("not a folder")
+    # Hostile files (issue 14): binary, deeply nested, huge integers, non-finite numbers
+    (tmp_path / "binary.csv").write_bytes(b"first_name,last_name\x00\x01\xff\n" * 10)
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00")
+    (tmp_path / "deep.yaml").write_text("readiness: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "deep-block.yaml").write_text("".join("  " * n + "a:\n" for n in range(200)) + "  " * 200 + "b: 1\n")
+    (tmp_path / "bigint.yaml").write_text("readiness: " + "9" * 5000 + "\n")
+    (tmp_path / "nan.yaml").write_text("readiness: .nan\n")
+    (tmp_path / "inf.yaml").write_text("readiness: .inf\n")
+    (tmp_path / "rules-deep.yaml").write_text("rules: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "rules-bigint.yaml").write_text("rules:\n  - name: x\n    after_days: " + "9" * 5000 + "\n")
+    (tmp_path / "rules-nan.yaml").write_text("rules:\n  - name: x\n    after_days: .nan\n")
+    for name, body in {"pw-deep": "id: " + "[" * 5000, "pw-bigint": "id: local\nversion: " + "9" * 5000,
+                       "pw-binary": "\x00\x01"}.items():  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "local.yaml").write_text(body)
     return tmp_path
 
 
@@ -242,18 +257,68 @@ CASES = [
     Case(["escalation", "resolve", HUGE_INT, "--note", "done"], "unknown escalation", id="resolve-20-digit-id"),
     Case(["outbox", "retry", HUGE_INT], "unknown outbox message", id="retry-20-digit-id"),
     # Missing files, folders instead of files, files that are not UTF-8, CSV or YAML
-    Case(["import-applicants", "missing.csv"], "cannot read missing.csv: No such file or directory"),
-    Case(["import-applicants", "a-folder.csv"], "cannot read a-folder.csv: Is a directory"),
-    Case(["import-applicants", "latin1.csv"], "cannot read latin1.csv: not UTF-8 text"),
+    Case(["import-applicants", "missing.csv"], "CSV file missing.csv: cannot read: No such file or directory"),
+    Case(["import-applicants", "a-folder.csv"], "CSV file a-folder.csv: cannot read: Is a directory"),
+    Case(["import-applicants", "latin1.csv"], "CSV file latin1.csv: not UTF-8 text"),
     Case(["import-applicants", "empty.csv"], "empty.csv: 1 bad row(s); nothing imported"),
     Case(["import-applicants", "bad-rows.csv"], "bad-rows.csv: 4 bad row(s); nothing imported"),
-    Case(["import-applicants", "."], "cannot read .: Is a directory"),
+    Case(["import-applicants", "."], "CSV file .: cannot read: Is a directory"),
     Case(["rules", "check", "missing.yaml"], "missing.yaml: cannot read: No such file or directory"),
     Case(["rules", "check", "a-folder.yaml"], "a-folder.yaml: cannot read: Is a directory"),
     Case(["rules", "check", "latin1.yaml"], "latin1.yaml: not UTF-8 text"),
     Case(["rules", "check", "broken.yaml"], "broken.yaml:2: not valid YAML"),
     Case(["rules", "check", "control.yaml"], "control.yaml", id="rules-check-control-character"),
     Case(["outbox", "send", "--to-sink", "a-file"], "a-file", id="outbox-send-to-a-file"),
+    # Hostile input (issue 14): every file bounded before it is read, every value before it is used
+    Case(["import-applicants", "/dev/zero"], "CSV file /dev/zero: larger than 50 MB: not read", id="import-dev-zero"),
+    Case(["import-applicants", "binary.csv"], "binary.csv: not a text file", id="import-binary"),
+    Case(["rules", "check", "/dev/zero"], "zero: larger than 1 MB: not read", id="rules-dev-zero"),
+    Case(["rules", "check", "binary.yaml"], "binary.yaml: not a text file", id="rules-binary"),
+    Case(["rules", "check", "rules-deep.yaml"], "nested more than 32 levels deep", id="rules-deep"),
+    Case(["rules", "check", "deep-block.yaml"], "nested more than 32 levels deep", id="rules-deep-block"),
+    Case(["rules", "check", "rules-bigint.yaml"], "an integer with 5000 digits", id="rules-5000-digits"),
+    Case(["rules", "check", "rules-nan.yaml"], "'.nan' is not a finite number", id="rules-nan"),
+    Case(["report", "grow", "--criteria", "/dev/zero"], "criteria file /dev/zero: larger than", id="grow-dev-zero"),
+    Case(["report", "grow", "--criteria", "binary.yaml"], "binary.yaml: not a text file", id="grow-binary"),
+    Case(["report", "grow", "--criteria", "deep.yaml"], "nested more than 32 levels deep", id="grow-deep"),
+    Case(["report", "grow", "--criteria", "bigint.yaml"], "an integer with 5000 digits", id="grow-5000-digits"),
+    Case(["report", "grow", "--criteria", "nan.yaml"], "not a finite number", id="grow-criteria-nan"),
+    Case(["report", "grow", "--criteria", "inf.yaml"], "not a finite number", id="grow-criteria-inf"),
+    Case(["report", "grow", "--criteria", "missing.yaml"], "cannot read", id="grow-criteria-missing"),
+    Case(["report", "grow", "--weight", "readiness=nan"], "criterion readiness: 'nan'", id="grow-weight-nan"),
+    Case(["report", "grow", "--weight", "readiness=1e309"], "criterion readiness: '1e309'", id="grow-weight-1e309"),
+    Case(["report", "grow", "--weight", "readiness=-inf"], "criterion readiness: '-inf'", id="grow-weight-minus-inf"),
+    Case(["report", "grow", "--weight", "psws_per_supervisor=" + "9" * 5000], "not a valid value",
+         id="grow-weight-5000-digits"),
+    Case(["pathways"], "cannot read pathway file: nested more than 32", env={"PEERPATH_PATHWAYS_DIR": "pw-deep"},
+         id="env-pathway-deep"),
+    Case(["pathways"], "an integer with 5000 digits", env={"PEERPATH_PATHWAYS_DIR": "pw-bigint"},
+         id="env-pathway-5000-digits"),
+    Case(["pathways"], "not a text file", env={"PEERPATH_PATHWAYS_DIR": "pw-binary"}, id="env-pathway-binary"),
+    Case(["retention", "--as-of", "2099-01-01"], "is in the future: purging early is refused", id="retention-future"),
+    Case(["book", W, "interview", "--at", "2026-01-05T10:00+00:00"], "is in the past", id="book-in-the-past"),
+    Case(["report", "backtest", "--database-url", "sqlite:///other.db"], "No such option: --database-url",
+         id="backtest-no-database-url"),
+    Case(["--as", "Sam@NMH", "report", "backtest", "--on-database"], "only the programme lead",
+         id="backtest-partner"),
+    # Identities: ASCII codes, validated once, nothing ambiguous
+    Case(["--as", "x@MIND-N@NMH", "journeys"], "is ambiguous", id="as-two-orgs"),
+    Case(["--as", "x@poſv", "journeys"], "(ASCII only)", id="as-unicode-long-s"),
+    Case(["--as", "x@NMH\n", "journeys"], "has spaces or a line break around it", id="as-org-line-break"),
+    Case(["--as", "x@\tNMH", "journeys"], "has spaces or a line break around it", id="as-org-tab"),
+    Case(["journeys", "--org", "poſv"], "(ASCII only)", id="org-option-unicode"),
+    Case(["journeys"], "invalid setting PEERPATH_ORGANISATION", env={"PEERPATH_ORGANISATION": "NMH\nX"},
+         id="env-organisation-newline"),
+    Case(["journeys"], "has spaces or a line break", env={"PEERPATH_ORGANISATION": " nmh"},
+         id="env-organisation-leading-space"),
+    Case(["journeys"], "(ASCII only)", env={"PEERPATH_ORGANISATION": "poſv"}, id="env-organisation-unicode"),
+    # Erasure: a partner erases its own record only; another's reads like an unknown one
+    Case(["--as", "Sam@NMH", "erase", "C-000001"], "NMH cannot erase C-000001: not a candidate that NMH recorded",
+         id="erase-another-organisations-record"),
+    Case(["--as", "Sam@NMH", "erase", "C-000999"], "NMH cannot erase C-000999: not a candidate that NMH recorded",
+         id="erase-unknown-as-partner"),
+    Case(["--as", "Sam@MIND-N", "erase", "C-000001", "--everywhere"], "only the programme lead",
+         id="erase-everywhere-partner"),
     # Settings from the environment
     Case(["journeys"], "invalid database URL 'nonsense'", env={"PEERPATH_DATABASE_URL": "nonsense"}),
     Case(["journeys"], "unsupported database 'mysql'", env={"PEERPATH_DATABASE_URL": "mysql://x@localhost/db"}),

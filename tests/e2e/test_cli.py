@@ -113,7 +113,7 @@ def test_import_rejects_bad_file_listing_every_row(cli, tmp_path: Path) -> None:
     ]
     assert json.loads(cli("journeys", "--json")[1])[1:] == []
     code, _, err = cli("import-applicants", str(tmp_path / "missing.csv"))
-    assert code == 2 and err.startswith("error: cannot read")
+    assert code == 2 and err.startswith("error: CSV file ") and "missing.csv: cannot read" in err
 
 
 def test_stale_version_exits_3(cli) -> None:

@@ -17,7 +17,8 @@ no sentinel may appear. The only places they may be read:
 
 - special-category notes: `peerpath sensitive show` for the employing organisation (asserted, to
   prove the seeding worked);
-- free-text reasons: the journey's own timeline (`peerpath show`), the event log's view;
+- free-text reasons: the journey's own timeline (`peerpath show`) for the employer and the programme
+  lead; the host organisation's `show` of the same journey is scanned like everything else;
 - escalation notes: `peerpath escalations`, the escalations' own listing.
 
 Finally the database itself: each sentinel is stored only in its own column.
@@ -255,7 +256,12 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
     typed(first("applied"), "trigger", "reject")
     typed(first("offered"), "trigger", "withdraw_offer")
     typed(first("shortlisted"), "withdraw")
-    typed(first("embedded"), "leave")
+    # The leaver: one hosted by another organisation than its employer, whose `show` is scanned below.
+    team_host = {t["code"]: t["host"] for t in json.loads(cli("team", "list", "--json"))}
+    typed(
+        next(j["ref"] for j in by_state["embedded"] if team_host.get(j["team"] or "") not in (None, j["employer"])),
+        "leave",
+    )
 
     # A sweep, the emails it queued, and an escalation resolved with a typed note
     cli("sweep")
@@ -291,6 +297,18 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
     cli("report", "forecast", "--json", "--sims", "100")
     cli("report", "html", "--out", str(tmp_path / "reports"), "--sims", "100")
 
+    # Another organisation that sees a journey (its host) sees no reason typed on it: reasons are
+    # kept apart and shown only to the employer (and the programme lead).
+    hosts = {t["code"]: t["host"] for t in json.loads(cli("team", "list", "--json"))}
+    hosted = 0
+    for ref in reasons:
+        shown = json.loads(cli("show", ref, "--json"))
+        host = hosts.get(shown["team"] or "")
+        if host and host != shown["employer"]:
+            hosted += 1
+            cli("--as", f"Hana Host@{host}", "show", ref, "--json")
+            cli("--as", f"Hana Host@{host}", "show", ref)
+    assert hosted >= 1, "no journey with a reason is hosted by another organisation: the check proves nothing"
     # The one place special-category notes are read: by the employer (this also proves the seeding)
     shown_notes = set()
     for ref in seeded:
@@ -404,7 +422,7 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
         hits = set(sentinels_in(content))
         expected = {
             "special_category_data.content": ("SENTINEL-LIVED", "SENTINEL-OH", "SENTINEL-DBS"),
-            "events.reason": ("SENTINEL-REASON",),
+            "free_text_reasons.content": ("SENTINEL-REASON",),
             "escalations.resolution": ("SENTINEL-NOTE",),
         }.get(column, ())
         assert all(h.startswith(expected) for h in hits) if expected else not hits, (

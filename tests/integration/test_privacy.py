@@ -23,7 +23,7 @@ from sqlalchemy import inspect, select, text
 
 from lifecycle import service
 from lifecycle.errors import InvalidInput, NotFound, NotPermitted
-from lifecycle.persistence.models import Candidate, Event, Journey, SpecialCategoryRecord
+from lifecycle.persistence.models import Candidate, Event, FreeTextReason, Journey, SpecialCategoryRecord
 from lifecycle.persistence.privacy import (
     ERASED_NAME,
     apply_retention,
@@ -85,10 +85,19 @@ def _plain(row: Any) -> SimpleNamespace:
 
 
 def events_of(uow: UnitOfWork, ref: str) -> list[SimpleNamespace]:
+    """The journey's events, each with the free-text reason kept apart for it (or in the log itself)."""
     with uow:
         journey = uow.journey(ref)
         rows = uow.session.scalars(select(Event).where(Event.journey_id == journey.id).order_by(Event.id))
-        return [_plain(e) for e in rows]
+        kept = dict(
+            uow.session.execute(
+                select(FreeTextReason.event_id, FreeTextReason.content).where(FreeTextReason.journey_id == journey.id)
+            ).all()
+        )
+        plain = [_plain(e) for e in rows]
+        for e in plain:
+            e.reason = kept.get(e.id, e.reason)
+        return plain
 
 
 def candidate_of(uow: UnitOfWork, ref: str) -> tuple[str, str, str, str]:
