@@ -89,9 +89,8 @@ class DispatchResult:
     waiting_for_relay: bool = False  # nothing was tried: the incident's back-off has not run out
 
     def failed(self, kind: str, detail: str) -> None:
-        entry = self.failures.setdefault(kind, FailureCount())
-        entry.count += 1
-        entry.detail = detail
+        seen = self.failures.get(kind, FailureCount())
+        self.failures[kind] = FailureCount(seen.count + 1, detail)  # with the latest words
 
     @property
     def nothing_sent(self) -> bool:

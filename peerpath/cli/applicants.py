@@ -30,10 +30,10 @@ def import_applicants_cmd(
     ],
 ) -> None:
     """Import applicants from CSV: every row is checked first; one bad row and nothing is written."""
-    from lifecycle.bounded import read_text
     from rich.progress import Progress
 
     from commands.actions import ImportApplicants
+    from lifecycle.bounded import read_text
     from lifecycle.importing import MAX_BYTES, ImportRejected, parse_csv
 
     content = read_text(file, "CSV file", max_bytes=MAX_BYTES)  # the size cap before reading: /dev/zero
