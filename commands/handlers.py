@@ -93,8 +93,7 @@ def apply_trigger(uow: UnitOfWork, actor: Actor, cmd: c.ApplyTrigger) -> Outcome
 @handles(c.PlaceInTeam)
 def place_in_team(uow: UnitOfWork, actor: Actor, cmd: c.PlaceInTeam) -> Outcome:
     state = service.place_in_team(uow, actor, cmd.journey, cmd.team, over_capacity_reason=cmd.over_capacity_reason)
-    beyond = " (beyond its supervised places)" if cmd.over_capacity_reason else ""
-    return Outcome(f"{cmd.journey.upper()}: {state.value} in {cmd.team.upper()}{beyond}")
+    return Outcome(f"{cmd.journey.upper()}: {state.value} in {cmd.team.upper()}")
 
 
 @handles(c.RecordTraining)

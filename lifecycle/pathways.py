@@ -355,7 +355,7 @@ def check_directory(directory: Path) -> tuple[list[tuple[Path, Pathway]], list[s
     return found, problems
 
 
-def _duplicates(found: list[tuple[Path, Pathway]]) -> list[str]:
+def duplicate_problems(found: list[tuple[Path, Pathway]]) -> list[str]:
     seen: dict[tuple[str, int], Path] = {}
     problems = []
     for path, pathway in found:
@@ -388,7 +388,7 @@ class PathwayRegistry:
             pathways, errors = check_directory(directory)
             found.extend(pathways)
             problems.extend(errors)
-        problems.extend(_duplicates(found))
+        problems.extend(duplicate_problems(found))
         if problems:
             raise PathwayErrors(problems)
         return cls(p for _, p in found)

@@ -53,7 +53,30 @@ class Action(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.replace("_", " ")
+        return ACTION_LABELS.get(self, self.value.replace("_", " "))
+
+
+ACTION_LABELS = {
+    Action.SCHEDULE_INTERVIEW: "schedule an interview",
+    Action.RECORD_INTERVIEW: "record an interview",
+    Action.OFFER: "make an offer",
+    Action.ACCEPT_OFFER: "record an accepted offer",
+    Action.CLEAR: "clear for a start",
+    Action.COMPLETE_INDUCTION: "complete induction",
+    Action.PLACE: "place in a team",
+    Action.WITHDRAW_OFFER: "withdraw an offer",
+    Action.TERMINATE: "end probation (terminate)",
+    Action.RECORD_CHECK: "record a check",
+    Action.RECORD_DBS: "record the DBS check",
+    Action.WAIVE_REFERENCES: "waive references",
+    Action.RECORD_TRAINING: "record training",
+    Action.RECORD_SUPERVISION: "record supervision",
+    Action.RECORD_REVIEW: "record a probation review",
+    Action.RECORD_FINAL_REVIEW: "record the final review's outcome",
+    Action.RECOMMEND_FINAL_REVIEW: "recommend the final review's outcome",
+    Action.SKIP_REVIEW: "skip a probation review",
+    Action.BOOK: "book a session",
+}
 
 
 E, H, L = Relation.EMPLOYER, Relation.HOST, Relation.PROGRAMME_LEAD

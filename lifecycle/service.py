@@ -525,7 +525,7 @@ def apply_trigger(
             )
         pathway = uow.pathway_of(journey)
         host = uow.team(clean_code(team, "team code")) if team else None
-        readiness = team_readiness(host, uow.supervised_now(host)) if host else None
+        readiness = team_readiness(host, uow.supervised_now(host, lock=True)) if host else None
         ctx = TriggerContext(
             today=today, reason=reason, start_date=start_date, team=readiness, capacity_override=over_capacity
         )
@@ -553,8 +553,8 @@ def apply_trigger(
             detail["start_date"] = start_date.isoformat()
         if host:
             detail["team"] = host.code
-        if over_capacity:
-            detail["over_capacity"] = True
+        if over_capacity and readiness and readiness.supervised_now >= readiness.supervised_places:
+            detail["over_capacity"] = True  # recorded only when a place was in fact exceeded
         uow.record_event(
             journey,
             actor=actor.name,
@@ -758,6 +758,8 @@ def record_check(
             check = Check(kind=kind, status=CheckStatus.NOT_STARTED)
             journey.checks.append(check)
         before = _check_fields(check)
+        if dated:
+            _refuse_out_of_order(uow, journey, check, kind, status, party, on)
         if kind is CheckKind.DBS:
             # What was recorded, never what the pathway would like: a result needs the certificate's
             # level and workforce (given now, or recorded with an earlier step of this check).
@@ -807,6 +809,23 @@ def record_check(
         uow.record_event(journey, actor=actor.name, at=at, kind="check", detail=detail)
         uow.commit()
         return changes
+
+
+def _refuse_out_of_order(
+    uow: UnitOfWork, journey: Journey, check: Check, kind: CheckKind, status: CheckStatus,
+    party: Party | None, on: date,
+) -> None:
+    """A back-dated step is recorded only where it fits what is already known of the journey."""
+    what = f"{kind.label} {status.value.replace('_', ' ')} on {on}"
+    if on < journey.applied_on:
+        raise InvalidInput(f"{what} is before the application on {journey.applied_on}")
+    accepted = uow.entered_at(journey, State.CHECKS) if kind is CheckKind.WORK_HEALTH else None
+    if accepted and on < london_date(accepted):  # a work health assessment only after an offer (Equality Act)
+        raise InvalidInput(f"{what} is before the offer was accepted on {london_date(accepted)}")
+    moved = status is CheckStatus.WAITING and (check.status is not CheckStatus.WAITING or check.waiting_on is not party)
+    if moved and check.status is CheckStatus.WAITING and check.waiting_since and on < check.waiting_since:
+        holder = check.waiting_on.label if check.waiting_on else "someone"
+        raise InvalidInput(f"{what} is before {holder} got the {kind.label} check on {check.waiting_since}")
 
 
 def record_training(

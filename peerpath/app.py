@@ -37,10 +37,14 @@ def pathways(settings: Settings) -> PathwayRegistry:
     return PathwayRegistry.from_directories(*dirs)
 
 
-def ruleset(settings: Settings) -> RuleSet:
+def ruleset(settings: Settings, registry: PathwayRegistry | None = None) -> RuleSet:
+    """The rules in force; their pathway names are checked against `registry` (the sweep passes its unit
+    of work's, which holds the pinned versions, so a rule naming a local pathway works on any machine)."""
     from notifications.render import template_names
 
-    return load_rules(rule_paths(settings.rules_dir), templates=template_names(), pathways=pathways(settings))
+    return load_rules(
+        rule_paths(settings.rules_dir), templates=template_names(), pathways=registry or pathways(settings)
+    )
 
 
 def unit_of_work(settings: Settings, *, check_schema: bool = True) -> UnitOfWork:
@@ -74,7 +78,7 @@ def run_sweep(
     domain = message_domain(settings.mail_from)
     return sweep(
         uow,
-        ruleset(settings),
+        ruleset(settings, registry),
         as_of,
         dry_run=dry_run,
         batch_size=batch_size,

@@ -243,8 +243,12 @@ class UnitOfWork:
             ).all()
         return {(pid, version): digest for pid, version, digest in rows}
 
-    def supervised_now(self, team: Team) -> int:
-        """PSWs in post in a team (on probation or embedded, paused ones included)."""
+    def supervised_now(self, team: Team, *, lock: bool = False) -> int:
+        """PSWs in post in a team (on probation or embedded, paused ones included). `lock`: hold the
+        team's row first, so two placements at once cannot both take its last place (PostgreSQL;
+        SQLite's writers are serialised already)."""
+        if lock:
+            self.session.execute(select(Team.id).where(Team.id == team.id).with_for_update())
         in_post = (State.PROBATION, State.EMBEDDED)
         return int(
             self.session.scalar(

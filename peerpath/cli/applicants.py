@@ -149,7 +149,8 @@ def show_cmd(
             ],
             "training": {"completed": sum(1 for t in j.training if t.completed_on), "modules": len(j.training)},
             "reviews": [
-                {"review": r.name, "due_on": r.due_on, "held_on": r.held_on, "outcome": r.outcome}
+                {"review": r.name, "due_on": r.due_on, "held_on": r.held_on, "outcome": r.outcome,
+                 "skipped_by": r.skipped_by, "recommended": r.recommended_outcome, "recommended_by": r.recommended_by}
                 for r in sorted(j.reviews, key=lambda r: r.due_on)
             ],
             "team_missing": team_readiness(j.host_team).missing() if j.host_team else [],
@@ -190,8 +191,8 @@ def show_cmd(
             f"training: {data['training']['completed']} of {data['training']['modules']} modules complete"
         )
     if data["reviews"]:
-        table("Probation reviews", ["review", "due", "held", "outcome"],
-               [[r["review"], r["due_on"], r["held_on"], r["outcome"]] for r in data["reviews"]])  # fmt: skip
+        table("Probation reviews", ["review", "due", "held", "outcome", "note"],
+               [[r["review"], r["due_on"], r["held_on"], r["outcome"], _review_note(r)] for r in data["reviews"]])  # fmt: skip
     table("Timeline", ["when", "who", "what", "reason"],
            [[f"{e['at']:%Y-%m-%d %H:%M}", e["actor"], e["what"], e["reason"]] for e in data["timeline"]])  # fmt: skip
 
@@ -210,6 +211,14 @@ def _dbs_detail(check: Any) -> dict[str, Any]:
         "certificate_date": check.completed_on if check.status.value == "cleared" else None,
         "update_service": check.update_service,
     }}  # fmt: skip
+
+
+def _review_note(review: dict[str, Any]) -> str | None:
+    if review["skipped_by"]:
+        return f"skipped, approved by {review['skipped_by']}"
+    if review["recommended"]:
+        return f"{review['recommended']} recommended by {review['recommended_by']}"
+    return None
 
 
 def _holder(check: dict[str, Any]) -> str | None:
@@ -234,6 +243,10 @@ def _describe_event(event: Any) -> str:
     if event.kind == "supervision":
         return f"{d.get('supervision')} supervision due {d.get('due_on')}: {'held' if d.get('held') else 'missed'}"
     if event.kind == "review":
+        if d.get("skipped"):
+            return f"{d.get('review')} review skipped, approved by {d.get('approver')}"
+        if d.get("recommended"):
+            return f"{d.get('review')} review: {d.get('recommended')} recommended"
         return f"{d.get('review')} review: {d.get('outcome')}"
     if event.kind in ("booking", "booking_cancelled"):
         from notifications.booking import describe_booking

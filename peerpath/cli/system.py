@@ -66,11 +66,12 @@ def pathways_check(
     """Check a folder of pathway files before it is deployed: every problem, each `file:line: field: reason`.
 
     With a database configured, also report files that change a version journeys already use."""
-    from lifecycle.pathways import BUILTIN_DIR, check_directory, definition_digest
+    from lifecycle.pathways import BUILTIN_DIR, check_directory, definition_digest, duplicate_problems
     from lifecycle.validation import escape_line
     from peerpath import app as root
 
     found, problems = check_directory(folder)
+    problems.extend(duplicate_problems(found))  # two files of one folder defining the same version
     builtin, _ = check_directory(BUILTIN_DIR)
     seen = {p.key: path for path, p in builtin}
     for path, p in found:
@@ -79,6 +80,7 @@ def pathways_check(
     try:
         pinned = root.unit_of_work(context().settings).pinned_digests()
     except Exception:  # noqa: BLE001 - no database here: the files alone are checked
+        typer.echo("note: no database reachable: the files were checked, not against the versions in use", err=True)
         pinned = {}
     for path, p in found:
         if p.key in pinned and pinned[p.key] != definition_digest(p):

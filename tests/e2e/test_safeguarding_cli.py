@@ -93,10 +93,12 @@ def test_pathways_check_lists_every_problem_of_a_folder(cli, tmp_path: Path) -> 
     assert (code, out.strip(), err) == (0, f"1 pathway(s) in {tmp_path}: eating-disorders v1", "")
     _write(tmp_path, "two.yaml", dict(hiv, id="two", version=0, colour="blue"))
     _write(tmp_path, "copy.yaml", hiv)
+    _write(tmp_path, "same.yaml", dict(hiv, id="eating-disorders"))  # good.yaml's version again
     code, out, err = cli("pathways", "check", str(tmp_path))
     lines = err.splitlines()
     assert code == 2 and out == ""
-    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert len(lines) == 4 and all(line.startswith("error: ") for line in lines)
+    assert "error: same.yaml:1: pathway eating-disorders version 1 is also defined in good.yaml" in lines
     assert any(line.startswith("error: two.yaml:") and "version: Input should be" in line for line in lines)
     assert any(line.startswith("error: two.yaml:") and "colour: Extra inputs" in line for line in lines)
     assert "error: copy.yaml:1: pathway hiv version 1 is also a built-in pathway" in lines

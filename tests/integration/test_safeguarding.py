@@ -18,7 +18,7 @@ from lifecycle import service
 from lifecycle.checks import WAITING_PARTIES
 from lifecycle.errors import InvalidInput, NotFound, NotPermitted, TransitionRefused
 from lifecycle.pathways import BUILTIN_DIR, TrainingStage
-from lifecycle.persistence.models import Check, Event, Journey, OrganisationEvent, PathwayDefinition
+from lifecycle.persistence.models import Check, Event, FreeTextReason, Journey, OrganisationEvent, PathwayDefinition
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CheckKind, Party, State
 from tests.factories import ACTOR, PATHWAY, T0, applicant, at, dbs_as_required, journey_in, programme
@@ -37,11 +37,17 @@ def placed(uow: UnitOfWork) -> tuple[UnitOfWork, str]:
 
 
 def events(uow: UnitOfWork, ref: str) -> list[SimpleNamespace]:
+    """The journey's events, each with its reason (kept apart, in free_text_reasons)."""
     with uow:
-        found = uow.session.scalars(select(Event).where(Event.journey_id == int(ref[2:])).order_by(Event.id))
+        found = uow.session.execute(
+            select(Event, FreeTextReason.content)
+            .outerjoin(FreeTextReason, FreeTextReason.event_id == Event.id)
+            .where(Event.journey_id == int(ref[2:]))
+            .order_by(Event.id)
+        )
         return [
-            SimpleNamespace(kind=e.kind, trigger=e.trigger, to_state=e.to_state, reason=e.reason, detail=e.detail)
-            for e in found
+            SimpleNamespace(kind=e.kind, trigger=e.trigger, to_state=e.to_state, reason=reason, detail=e.detail)
+            for e, reason in found
         ]
 
 
@@ -126,6 +132,18 @@ def test_an_explicit_date_is_recorded_never_ignored(uow: UnitOfWork) -> None:
         service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2027, 1, 5), at=at(12), **dbs_as_required())
 
 
+def test_a_back_dated_step_must_fit_what_is_known(uow: UnitOfWork) -> None:
+    programme(uow)
+    ref = journey_in(uow, State.CHECKS)  # applied 2026-03-02, offer accepted 2026-03-07
+    with pytest.raises(InvalidInput, match="is before the application on 2026-03-02"):
+        service.record_check(uow, ACTOR, ref, "identity", "cleared", on=date(2026, 1, 5), at=at(8))
+    with pytest.raises(InvalidInput, match="is before the offer was accepted on 2026-03-07"):
+        service.record_check(uow, ACTOR, ref, "work_health", "waiting", on=date(2026, 3, 4), at=at(8))
+    service.record_check(uow, ACTOR, ref, "dbs", "waiting", waiting_on="employer_hr", on=date(2026, 3, 10), at=at(10))
+    with pytest.raises(InvalidInput, match="is before employer hr got the DBS check on 2026-03-10"):
+        service.record_check(uow, ACTOR, ref, "dbs", "waiting", waiting_on="candidate", on=date(2026, 3, 9), at=at(10))
+
+
 def test_contacts_replaced_and_removed_and_closures_listed_and_removed_with_history(uow: UnitOfWork) -> None:
     from rules.persistence import add_closures, list_closures, remove_closures
 
@@ -183,7 +201,7 @@ def test_the_host_cannot_end_or_decide_for_the_employer(placed: tuple[UnitOfWork
     # What the host may do: reviews other than the final outcome, and recommend the final one.
     service.record_review(uow, HOST, ref, "first", "pass", at=at(41 + 6 * 7))
     service.record_review(uow, HOST, ref, "final", "pass", recommend=True, at=at(41 + 6 * 7))
-    with pytest.raises(NotPermitted, match="only its host or programme lead can recommend final review"):
+    with pytest.raises(NotPermitted, match="only its host or programme lead can recommend the final review's outcome"):
         service.record_review(uow, EMPLOYER, ref, "final", "pass", recommend=True, at=at(41 + 6 * 7))
     with pytest.raises(NotPermitted):
         service.leave(uow, service.Actor("x", "OTHER"), ref, "moved away", at=at(60))
@@ -236,7 +254,8 @@ def test_placing_beyond_the_supervised_places_needs_the_programme_lead_and_a_rea
 
     for module in uow.pathways.get(P).modules_for(TrainingStage.BEFORE_PLACEMENT):
         service.record_training(uow, ACTOR, second, module.id, at=at(40))
-    assert first
+    with uow:
+        assert uow.journey(first).host_team.code == "CMHT-N"  # the one place is taken
     with pytest.raises(TransitionRefused, match=r"team CMHT-N has no supervised place free \(1 of 1 taken\)"):
         service.place_in_team(uow, service.Actor("c", "NMH"), second, "CMHT-N", at=at(42))
     with pytest.raises(NotPermitted, match="only the programme lead can place beyond"):
@@ -245,6 +264,13 @@ def test_placing_beyond_the_supervised_places_needs_the_programme_lead_and_a_rea
                                  at=at(42)) is State.PROBATION  # fmt: skip
     last = events(uow, second)[-1]
     assert last.detail.get("over_capacity") is True and last.reason == "cover for a vacancy"
+    # With a place free, the programme lead's reason is kept but nothing is marked as exceeded.
+    service.update_team_readiness(uow, "CMHT-N", supervised_places=5)
+    third = journey_in(uow, State.TRAINING, n=3)
+    for module in uow.pathways.get(P).modules_for(TrainingStage.BEFORE_PLACEMENT):
+        service.record_training(uow, ACTOR, third, module.id, at=at(40))
+    service.place_in_team(uow, LEAD, third, "CMHT-N", over_capacity_reason="just in case", at=at(42))
+    assert "over_capacity" not in events(uow, third)[-1].detail
 
 
 # Pathways that never strand a journey
@@ -271,8 +297,16 @@ def test_a_pinned_local_pathway_is_swept_on_a_machine_without_its_folder(databas
     with elsewhere:
         assert elsewhere.pathway_of(elsewhere.journey(ref)).title == "Eating disorders peer support"
     service.apply_trigger(elsewhere, ACTOR, ref, "shortlist", at=at(1))
-    result = app.run_sweep(without, date(2026, 4, 30))
-    assert result is not None
+    # A rule that names the local pathway loads there too: it is checked against the pinned versions.
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "local.yaml").write_text(
+        "overrides:\n  - {rule: interview-scheduling, pathway: eating-disorders, reason: Chased sooner here.}\n",
+        encoding="utf-8",
+    )
+    without_with_rules = Settings(database_url=database_url, pathways_dir=None, rules_dir=rules_dir, _env_file=None)  # type: ignore[call-arg]
+    result = app.run_sweep(without_with_rules, date(2026, 4, 30))
+    assert result.journeys == 1 and result.actions >= 1  # swept against the pinned definition
     with elsewhere:
         assert elsewhere.session.get(Journey, int(ref[2:])).state is State.SHORTLISTED
-    assert count(elsewhere, PathwayDefinition) >= 1
+    assert count(elsewhere, PathwayDefinition) == 1

@@ -176,7 +176,7 @@ def test_the_issue_s_actions_are_the_employer_s() -> None:
                    Action.WAIVE_REFERENCES, Action.RECORD_DBS, Action.RECORD_FINAL_REVIEW):  # fmt: skip
         assert PERMISSIONS[action] == {E, PL}, action
     assert relations("HST", "EMP", "HST") == {H}
-    with pytest.raises(NotPermitted, match=r"^HST is J-000001's host: only its employer or programme lead can terminate$"):
+    with pytest.raises(NotPermitted, match=r"^HST is J-000001's host: only its employer or programme lead can end probation \(terminate\)$"):
         require(Action.TERMINATE, scope="HST", employer="EMP", host="HST", ref="J-000001")
 
 
