@@ -18,7 +18,14 @@ from lifecycle import service
 from lifecycle.checks import WAITING_PARTIES
 from lifecycle.errors import InvalidInput, NotFound, NotPermitted, TransitionRefused
 from lifecycle.pathways import BUILTIN_DIR, TrainingStage
-from lifecycle.persistence.models import Check, Event, FreeTextReason, Journey, OrganisationEvent, PathwayDefinition
+from lifecycle.persistence.models import (
+    Check,
+    Event,
+    FreeTextReason,
+    Journey,
+    OrganisationEvent,
+    PathwayDefinition,
+)
 from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.states import CheckKind, Party, State
 from tests.factories import ACTOR, PATHWAY, T0, applicant, at, dbs_as_required, journey_in, programme
