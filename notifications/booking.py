@@ -56,14 +56,13 @@ def book(
     now = at or datetime.now(UTC)
     if starts_at <= now:
         # An invitation to something already begun (or over) is noise to the candidate: refused.
-        raise InvalidInput(f"the start {starts_at:%Y-%m-%d %H:%M %z} is in the past: book a time still to come")
+        raise InvalidInput(
+            f"cannot book a session in the past ({starts_at.astimezone(LONDON):%d %b %Y %H:%M}): "
+            "book a time still to come"
+        )
     with uow:
         journey = uow.journey(ref, actor.scope)
         authorise(actor, journey, Action.BOOK)
-        if starts_at < now:
-            raise InvalidInput(
-                f"cannot book a session in the past ({starts_at.astimezone(LONDON):%d %b %Y %H:%M})"
-            )
         if kind == "interview":
             if journey.state is State.SHORTLISTED:
                 apply_trigger(uow, actor, ref, Trigger.SCHEDULE_INTERVIEW, at=now)

@@ -378,8 +378,7 @@ def _outage(uow: UnitOfWork, failure: Outcome, now: datetime, policy: RetryPolic
             uow.session.add(incident)
             log.error("mail relay incident opened (%s): %s", failure.kind.value, failure.detail)
         else:
-            incident.failed_runs += 1
-            incident.kind, incident.detail, incident.last_failed_at = failure.kind.value, failure.detail, now
+            incident.failed_again(failure.kind.value, failure.detail, now)
             incident.retry_at = now + policy.outage_delay(incident.failed_runs)
         uow.commit()
         return incident

@@ -75,3 +75,8 @@ class MailIncident(Base):
     failed_runs: Mapped[int] = mapped_column(Integer, default=1)
     retry_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # no dispatch tries before this
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def failed_again(self, kind: str, detail: str, now: datetime) -> None:
+        """Another run met the same outage: its latest words, and one more failed run."""
+        self.failed_runs += 1
+        self.kind, self.detail, self.last_failed_at = kind, detail, now
