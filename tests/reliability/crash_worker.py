@@ -36,7 +36,7 @@ def run_sweep(as_of: date, batch_size: int) -> dict[str, object]:
     settings = _settings()
     app.unit_of_work(settings)  # the engine and the schema check, before `ready`
     rules = app.ruleset(settings)
-    app.ruleset = lambda _settings: rules  # type: ignore[assignment]  # parsed once, before `ready`
+    app.ruleset = lambda _settings, _registry=None: rules  # type: ignore[assignment]  # parsed once, before `ready`
     WorkingCalendar()  # imports the holiday tables (most of a cold sweep's first second)
     _ready()
     result = app.run_sweep(settings, as_of, batch_size=batch_size)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from lifecycle.history import replay
 from lifecycle.pathways import builtin_registry
 from lifecycle.persistence.database import make_engine
-from lifecycle.persistence.models import Base, Event, Journey
+from lifecycle.persistence.models import Base, Event, FreeTextReason, Journey
 from lifecycle.persistence.queries import state_steps, stored_states
 from lifecycle.persistence.uow import CONFLICT, UnitOfWork
 from lifecycle.states import State
@@ -205,10 +205,12 @@ def test_two_processes_fire_a_thousand_conflicting_triggers_without_a_lost_updat
             ), a
 
     with Session(engine) as session:
-        events = session.execute(
+        events = session.execute(  # each reason as kept apart (free_text_reasons), beside its event
             select(
-                Event.journey_id, Event.reason, Event.trigger, Event.from_state, Event.to_state, Event.actor
+                Event.journey_id, FreeTextReason.content.label("reason"), Event.trigger, Event.from_state,
+                Event.to_state, Event.actor,
             )
+            .outerjoin(FreeTextReason, FreeTextReason.event_id == Event.id)
             .where(Event.id > baseline)
             .order_by(Event.id)
         ).all()
