@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.states import State
+from prefect.states import Completed, State
 
-from flows.common import refused, run_service
+from flows.common import Refused, refused, run_service
 from flows.parameters import OrgCode, SweepOptions
 from lifecycle.clock import london_today
 from lifecycle.errors import InvalidInput
@@ -27,6 +27,18 @@ from rules.sweep import SweepResult
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
+
+
+def date_refused(what: str, day: date) -> State | None:
+    """The CLI's date range (lifecycle.validation), checked before anything is written."""
+    from lifecycle.errors import PeerpathError
+    from lifecycle.validation import check_date_in_range
+
+    try:
+        check_date_in_range(what, day)
+    except PeerpathError as exc:
+        return Refused(str(exc))
+    return None
 
 
 def _key(text: str) -> str:
@@ -63,12 +75,14 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     """Evaluate every open journey against the rules, write reminders and escalations, send the email."""
     logger = get_run_logger()
     as_of = options.as_of or london_today()
+    if (out_of_range := date_refused("as of", as_of)) is not None:
+        return out_of_range
     result = await evaluate_rules(as_of, options.organisation, False)
     if isinstance(result, State):
         return refused(result)
-    # Retention is programme-wide: a partition leaves it to sweep-by-organisation's clean-up.
+    # Retention is programme-wide: a partition leaves it to sweep-by-organisation's clean-up. It never
+    # runs as of a future date: a sweep previewing next week must not purge next week's data today.
     purged = (
-        # A sweep may look ahead (as of a later day); retention never does: nothing is purged early.
         await run_service(lambda s: app.run_retention(s, min(as_of, london_today())))
         if options.organisation is None
         else PurgeReport()
@@ -116,6 +130,8 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
     from rules.escalations import close_for_closed_journeys
 
     day = as_of or london_today()
+    if (out_of_range := date_refused("as of", day)) is not None:
+        return out_of_range
 
     def codes(settings: Settings) -> list[str]:
         uow = app.unit_of_work(settings)
@@ -154,14 +170,43 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
 @flow(name="dispatch-outbox", retries=0)
 async def dispatch_outbox(limit: int | None = None) -> dict[str, int] | State:
     """Send what is due in the outbox; failed sends wait their back-off in the database."""
+    settings = await run_service(lambda s: s)
+    if isinstance(settings, State):
+        return settings
+    if not settings.smtp_host:
+        # Not an outage and not a refusal: a set-up without email yet. The dashboard stays green.
+        queued = await run_service(queued_messages)
+        if isinstance(queued, State):
+            return queued
+        line = f"no SMTP server configured: {queued} messages queued"
+        get_run_logger().warning(line)
+        return Completed(message=line, data={"sent": 0, "retrying": 0, "dead": 0, "queued": queued})
     sent = await send_outbox(limit)
     return refused(sent) if isinstance(sent, State) else sent
+
+
+def queued_messages(settings: Settings) -> int:
+    """How many messages wait in the outbox to be sent."""
+    from sqlalchemy import func, select
+
+    from notifications.models import OutboxMessage, OutboxStatus
+
+    uow = app.unit_of_work(settings)
+    with uow:
+        return int(
+            uow.session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+            )
+            or 0
+        )
 
 
 @flow(name="preview-sweep", retries=0)
 async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:  # noqa: B008 - the form's default
     """Dry run: what the sweep would send and escalate on a date, per person. Writes nothing."""
     as_of = options.as_of or london_today()
+    if (out_of_range := date_refused("as of", as_of)) is not None:
+        return out_of_range
     result = await evaluate_rules(as_of, options.organisation, True)
     if isinstance(result, State):
         return refused(result)

@@ -121,8 +121,10 @@ def last_event(url: str, jid: int) -> Event:
 
 
 def assert_refused(state: Any, prefix: str) -> str:
-    """A refusal: the run Failed (not Crashed), the domain's one-line reason as its message."""
+    """A refusal: the run Failed (not Crashed) in a state named Refused, the domain's one-line reason as
+    its message."""
     assert state.is_failed(), f"expected a Failed run, got {state!r}"
+    assert state.name == "Refused", f"a refusal must read apart from a crash: {state!r}"
     message = state.message or ""
     assert message.startswith(prefix), f"{message!r} does not start with {prefix!r}"
     assert "\n" not in message and "Traceback" not in message, message
@@ -282,8 +284,9 @@ def test_every_form_has_its_fields_with_dropdowns_and_date_pickers(flow_name: st
     if flow_name in ACTIONS:
         expected["acting_as"] = ("string", None)
         expected["acting_for"] = ("string", None)
-        # whom the coordinator acts for: no default, since it decides what they may see and change
-        required.add("acting_for")
+        # whom the coordinator acts for and who they are: no default, since the first decides what
+        # they may see and change and the second is what the audit trail records
+        required |= {"acting_for", "acting_as"}
     assert set(model["properties"]) == set(expected), flow_name
     for name, want in expected.items():
         node, _ = _field(schema, model, name)
@@ -305,7 +308,9 @@ def test_every_coordinator_action_takes_one_flat_form_with_help_and_acting_as(fl
         node, _ = _field(schema, model, name)
         assert node.get("type") != "object" and "properties" not in node, f"{flow_name}.{name} is nested"
     acting, optional = _field(schema, model, "acting_as")
-    assert acting["default"] == "coordinator (Prefect)" and acting.get("description"), acting
+    assert not optional and "default" not in acting and "acting_as" in model.get("required", []), acting
+    assert acting.get("title") == "Acting as" and acting.get("description"), acting
+    assert list(model["properties"])[:2] == ["acting_for", "acting_as"], "who acts, for whom, first"
     acting_for, optional = _field(schema, model, "acting_for")
     assert not optional and "default" not in acting_for and "acting_for" in model.get("required", [])
     assert acting_for.get("title") == "Acting for" and acting_for.get("description"), acting_for
@@ -438,8 +443,14 @@ def test_register_applicant_creates_a_journey(demo_db: str) -> None:
     )
     state = run(register_applicant, form)
     assert state.is_completed(), state
-    ref = state.result()
-    assert re.fullmatch(r"J-\d{6}", ref), ref
+    line = state.result()
+    match = re.fullmatch(r"(J-\d{6}) registered: HIV peer support pathway, employed by POSV", line)
+    assert match, line
+    ref = match[1]
+    assert state.message == line, "the run's state says what it did, in the list of runs too"
+    (artifact,) = artifacts(state.state_details.flow_run_id)
+    assert artifact.type == "markdown" and artifact.data.strip() == line, artifact.data
+    assert_no_candidate_details(artifact.data + line, [("Ottoline", "Quenby", "ottoline.quenby@example.com")])
     created = journey(demo_db, int(ref[2:]))
     assert (created.state, created.pathway_id, created.applied_on) == (
         State.APPLIED,
@@ -642,9 +653,15 @@ def test_import_applicants_imports_every_row_of_a_good_file(demo_db: str) -> Non
             acting_for=ACTING_FOR,
         ),
     )
-    assert state.is_completed() and state.result() == "imported 2 applicant(s)", state
+    assert state.is_completed() and state.result() == "imported 2 applicants", state
+    assert state.message == "imported 2 applicants"
     after = row_counts(demo_db)
     assert after["journeys"] == before["journeys"] + 2
+    (artifact,) = artifacts(state.state_details.flow_run_id)
+    refs = REF.findall(artifact.data)
+    assert artifact.data.startswith("imported 2 applicants\n") and len(refs) == 2, artifact.data
+    assert all(journey(demo_db, int(ref[2:])).state is State.APPLIED for ref in refs)
+    assert_no_candidate_details(artifact.data, candidates(demo_db))
     with session(demo_db) as s:
         emails = set(s.scalars(select(Candidate.email).where(Candidate.email.like("%@example.com"))))
         assert {"perpetua.fairbrass@example.com", "lucan.mowbray@example.com"} <= emails
@@ -733,7 +750,7 @@ def test_refusals_carry_the_service_s_reason(
         k: journeys_in(demo_db, State(v[1:-1]))[0][0] if v.startswith("{") else v for k, v in form.items()
     }
     before = row_counts(demo_db)
-    assert_refused(run(flow, model(**filled, acting_for=ACTING_FOR)), prefix)
+    assert_refused(run(flow, model(**filled, acting_as=ACTING_AS, acting_for=ACTING_FOR)), prefix)
     assert row_counts(demo_db) == before
 
 
@@ -995,7 +1012,10 @@ def test_a_bad_setting_fails_the_run_in_one_line_naming_it(
     from flows.sweep import partner_digest
 
     monkeypatch.setenv("PEERPATH_SMTP_PORT", "99999999")
-    message = assert_refused(run(partner_digest), "invalid setting PEERPATH_SMTP_PORT")
+    state = run(partner_digest)
+    assert state.is_failed() and state.name == "Failed", f"a set-up fault, not a refusal: {state!r}"
+    message = state.message or ""
+    assert message.startswith("invalid setting PEERPATH_SMTP_PORT") and "\n" not in message, message
     assert "99999999" not in message, "the value is not repeated: it could be a password"
 
 
@@ -1010,7 +1030,6 @@ def test_a_digest_for_an_unknown_organisation_is_refused(demo_db: str) -> None:
     [
         ("nightly_sweep", {"organisation": "NOPE"}, "unknown organisation 'NOPE'"),
         ("preview_sweep", {"organisation": "NOPE"}, "unknown organisation 'NOPE'"),
-        ("dispatch_outbox", None, "no SMTP server configured"),
     ],
 )
 def test_a_refused_sweep_fails_with_the_reason(
@@ -1035,3 +1054,104 @@ def test_a_date_given_as_text_reaches_the_service_as_a_date(demo_db: str) -> Non
     state = run(preview_sweep, {"as_of": day.isoformat()})
     assert state.is_completed(), state
     assert state.result()["as_of"] == day.isoformat()  # `as_of.isoformat()` ran: a date, not a string
+
+
+def test_a_refusal_is_named_refused_and_a_crash_is_not(demo_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list of runs tells a business refusal (Refused, its reason) from a crash (Failed)."""
+    from flows.actions import apply_trigger
+    from flows.parameters import ApplyTrigger
+
+    ref, _ = journeys_in(demo_db, State.APPLIED)[0]
+    form = ApplyTrigger(journey=ref, trigger=Trigger.CLEAR, acting_as=ACTING_AS, acting_for=ACTING_FOR)
+    refusal = run(apply_trigger, form)
+    assert_refused(refusal, f"cannot clear {ref}")
+    assert flow_run(refusal.state_details.flow_run_id).state.name == "Refused", "as the API stores it"
+    assert artifacts(refusal.state_details.flow_run_id) == [], "a refusal leaves no result artifact"
+
+    from commands import actions as c
+    from commands import handlers
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug, not a refusal")
+
+    monkeypatch.setitem(handlers.HANDLERS, c.ApplyTrigger, broken)
+    crash = run(apply_trigger, form)
+    assert crash.is_failed() and crash.name == "Failed", crash
+
+
+def test_every_action_ends_with_its_one_line_result_and_an_artifact(demo_db: str) -> None:
+    from flows.actions import apply_trigger
+    from flows.parameters import ApplyTrigger
+
+    ref, _ = journeys_in(demo_db, State.APPLIED)[0]
+    state = run(
+        apply_trigger,
+        ApplyTrigger(journey=ref, trigger=Trigger.SHORTLIST, acting_as=ACTING_AS, acting_for=ACTING_FOR),
+    )
+    assert state.is_completed() and state.message == f"{ref}: shortlisted" == state.result(), state
+    (artifact,) = artifacts(state.state_details.flow_run_id)
+    assert artifact.data.strip() == f"{ref}: shortlisted"
+
+
+def test_dispatch_without_smtp_settings_completes_saying_how_many_wait(demo_db: str) -> None:
+    from flows.sweep import dispatch_outbox
+    from notifications.models import OutboxMessage, OutboxStatus
+    from peerpath import app
+    from peerpath.settings import Settings
+
+    queued = app.run_sweep(Settings(), london_today()).messages
+    assert queued > 0
+    state = run(dispatch_outbox)
+    assert state.is_completed(), state
+    assert state.message == f"no SMTP server configured: {queued} messages queued"
+    assert state.result()["queued"] == queued and state.result()["sent"] == 0
+    with session(demo_db) as s:
+        assert set(s.scalars(select(OutboxMessage.status))) == {OutboxStatus.PENDING}
+
+
+@pytest.mark.parametrize("flow_name", ["nightly_sweep", "preview_sweep", "sweep_by_organisation"])
+@pytest.mark.parametrize("day", ["9999-12-31", "1999-12-31"])
+def test_a_sweep_as_of_a_date_out_of_range_is_refused_and_writes_nothing(
+    demo_db: str, flow_name: str, day: str
+) -> None:
+    """As the CLI refuses it: the form's date is checked before anything is written."""
+    before = row_counts(demo_db)
+    params = {"as_of": day} if flow_name == "sweep_by_organisation" else {"options": {"as_of": day}}
+    state = asyncio.run(_flow(flow_name)(**params, return_state=True))  # as a deployment hands them over
+    assert state.is_failed(), state
+    assert f"{day} is out of range (2000-01-01 to 2100-12-31)" in (state.message or ""), state.message
+    assert row_counts(demo_db) == before
+
+
+def test_a_form_date_out_of_range_is_refused_before_anything_runs() -> None:
+    from pydantic import ValidationError
+
+    from flows.parameters import RecordSupervision, SweepOptions
+
+    for bad in ("9999-12-31", "1900-01-01"):
+        with pytest.raises(ValidationError, match="out of range"):
+            SweepOptions.model_validate({"as_of": bad})
+        with pytest.raises(ValidationError, match="out of range"):
+            RecordSupervision.model_validate(
+                {"journey": "J-000001", "kind": "peer", "due_on": bad, "acting_as": ACTING_AS, "acting_for": "*"}
+            )
+    assert SweepOptions.model_validate({"as_of": "2100-12-31"}).as_of is not None
+
+
+def test_a_sweep_as_of_a_future_date_never_purges_early(demo_db: str) -> None:
+    """Retention runs as of today at the latest: a sweep as of next year purges nothing extra."""
+    from flows.parameters import SweepOptions
+    from flows.sweep import nightly_sweep
+    from peerpath import app
+    from peerpath.settings import Settings
+
+    due_today = app.run_retention(Settings(), london_today(), dry_run=True)
+    due_next_year = app.run_retention(Settings(), london_today() + timedelta(days=800), dry_run=True)
+    assert len(due_next_year.journeys) > len(due_today.journeys), "the demo must have something to purge later"
+    state = run(nightly_sweep, SweepOptions(as_of=london_today() + timedelta(days=800)))
+    assert state.is_completed(), state
+    summary = next(a.data for a in artifacts(state.state_details.flow_run_id) if a.type == "markdown")
+    assert (
+        f"retention: {due_today.dbs_disclosures} DBS disclosure(s) purged, "
+        f"{due_today.candidates_anonymised} unsuccessful candidate(s) anonymised" in summary
+    ), summary
