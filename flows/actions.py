@@ -54,7 +54,7 @@ async def record_check(check: RecordCheck) -> str | State:
         check,
         c.RecordCheck(
             check.journey, check.check, check.status, waiting_on=check.waiting_on, on=check.on,
-            expires_on=check.expires_on, approver=check.approver, dbs_level=check.dbs_level,
+            expires_on=check.expires_on, approver=check.approver or None, dbs_level=check.dbs_level,
             dbs_workforce=check.dbs_workforce, update_service=check.update_service,
         ),
     )  # fmt: skip
@@ -64,7 +64,7 @@ async def record_check(check: RecordCheck) -> str | State:
 async def apply_trigger(action: ApplyTrigger) -> str | State:
     """Move a journey on (shortlist, offer, clear, start...), with a reason where one is needed."""
     command = c.ApplyTrigger(
-        action.journey, action.trigger, reason=action.reason, start_date=action.start_date
+        action.journey, action.trigger, reason=action.reason or None, start_date=action.start_date
     )
     return await run_command(action, command)
 
@@ -112,7 +112,7 @@ async def pause_or_resume(change: PauseOrResume) -> str | State:
 @flow(name="withdraw", retries=0)
 async def withdraw(withdrawal: Withdraw) -> str | State:
     """The candidate withdraws before starting."""
-    return await run_command(withdrawal, c.Withdraw(withdrawal.journey, withdrawal.reason))
+    return await run_command(withdrawal, c.Withdraw(withdrawal.journey, withdrawal.reason or None))
 
 
 @flow(name="import-applicants", retries=0)

@@ -28,21 +28,25 @@ PathwayId = StrEnum("PathwayId", {p.id.replace("-", "_"): p.id for p in builtin_
 JourneyRef = Annotated[
     str,
     Field(
+        title="Journey",
         pattern=r"^\s*[Jj]-?\d{1,12}\s*$",
         description="the journey reference, e.g. J-000123",
         examples=["J-000123"],
     ),
 ]
-OrgCode = Annotated[str, Field(min_length=1, max_length=32, description="organisation code, e.g. MIND-N")]
+CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"  # an organisation or team code, as the CLI takes it
+OrgCode = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=CODE, description="organisation code, e.g. MIND-N")
+]
+# Free text as plain text with an empty default: no "None" toggle on the form. Empty means none.
 Reason = Annotated[
-    str | None,
+    str,
     Field(
-        default=None,
-        max_length=500,
+        default="", title="Reason", max_length=500,
         description="kept apart, shown only to the employing organisation: "
         "never health, lived experience or DBS details (those are special-category notes)",
-    )
-]
+    ),
+]  # fmt: skip
 ActingFor = Annotated[
     str,
     Field(
@@ -85,12 +89,12 @@ class Form(BaseModel):
 class RegisterApplicant(Form):
     acting_for: ActingFor
     acting_as: ActingAs
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
-    email: str = Field(min_length=3, max_length=254, description="the candidate's email address")
+    first_name: str = Field(min_length=1, max_length=100, title="First name")
+    last_name: str = Field(min_length=1, max_length=100, title="Last name")
+    email: str = Field(min_length=3, max_length=254, title="Email", description="the candidate's email address")
     pathway: PathwayId = Field(title="Pathway", description="the speciality pathway applied to")
-    employer: OrgCode
-    applied_on: date | None = Field(default=None, description="default: today")
+    employer: OrgCode = Field(title="Employer")
+    applied_on: date | None = Field(default=None, title="Applied on", description="default: today")
 
 
 class RecordCheck(Form):
@@ -105,10 +109,15 @@ class RecordCheck(Form):
     waiting_on: Party | None = Field(
         default=None, title="Waiting on", description="who holds the ball, when the status is waiting"
     )
-    on: date | None = Field(default=None, description="the date of this step (default today)")
-    expires_on: date | None = Field(default=None, description="e.g. time-limited right to work")
-    approver: str | None = Field(
-        default=None, max_length=200, description="named senior approver, for waived references"
+    on: date | None = Field(default=None, title="On", description="the date of this step (default today)")
+    expires_on: date | None = Field(
+        default=None, title="Expires on", description="e.g. time-limited right to work"
+    )
+    approver: str = Field(
+        default="", max_length=200, title="Approver", description="named senior approver, for waived references"
+    )
+    update_service: bool | None = Field(
+        default=None, title="On the DBS Update Service", description="DBS only: joined the DBS Update Service"
     )
     dbs_level: DbsLevel | None = Field(
         default=None, title="DBS level", description="DBS only: the level checked (needed for a result)"
@@ -116,7 +125,6 @@ class RecordCheck(Form):
     dbs_workforce: Workforce | None = Field(
         default=None, title="DBS workforce", description="DBS only: the workforce checked (needed for a result)"
     )
-    update_service: bool | None = Field(default=None, description="DBS only: joined the DBS Update Service")
 
 
 class ApplyTrigger(Form):
@@ -125,14 +133,14 @@ class ApplyTrigger(Form):
     journey: JourneyRef
     trigger: Trigger = Field(title="Trigger to apply", description="what happens to the journey")
     reason: Reason
-    start_date: date | None = Field(default=None, description="the agreed start date, for clear")
+    start_date: date | None = Field(default=None, title="Start date", description="the agreed start date, for clear")
 
 
 class PlaceInTeam(Form):
     acting_for: ActingFor
     acting_as: ActingAs
     journey: JourneyRef
-    team: str = Field(min_length=1, max_length=32, description="host team code")
+    team: str = Field(min_length=1, max_length=32, pattern=CODE, title="Team", description="host team code")
 
 
 class RecordTraining(Form):
@@ -140,9 +148,9 @@ class RecordTraining(Form):
     acting_as: ActingAs
     journey: JourneyRef
     module: str = Field(
-        min_length=1, max_length=64, description="module id from the pathway, e.g. fire_safety"
+        min_length=1, max_length=64, title="Module", description="module id from the pathway, e.g. fire_safety"
     )
-    completed_on: date | None = Field(default=None, description="default today")
+    completed_on: date | None = Field(default=None, title="Completed on", description="default today")
 
 
 class RecordSupervision(Form):
@@ -150,8 +158,10 @@ class RecordSupervision(Form):
     acting_as: ActingAs
     journey: JourneyRef
     kind: SupervisionKind = Field(title="Kind", description="line management, clinical or peer supervision")
-    due_on: date
-    held_on: date | None = Field(default=None, description="leave empty if the session was missed")
+    due_on: date = Field(title="Due on", description="the date the session was due")
+    held_on: date | None = Field(
+        default=None, title="Held on", description="leave empty if the session was missed"
+    )
 
 
 class RecordReview(Form):
@@ -160,7 +170,7 @@ class RecordReview(Form):
     journey: JourneyRef
     review: Literal["first", "second", "final"] = Field(title="Review")
     outcome: ReviewOutcome = Field(title="Outcome")
-    held_on: date | None = Field(default=None, description="default today")
+    held_on: date | None = Field(default=None, title="Held on", description="default today")
 
 
 class PauseOrResume(Form):
@@ -182,7 +192,7 @@ class ImportApplicants(Form):
     acting_for: ActingFor
     acting_as: ActingAs
     csv_content: str = Field(
-        min_length=1, max_length=20_000_000,
+        min_length=1, max_length=20_000_000, title="CSV content",
         description="CSV with the header first_name,last_name,email,pathway,employer[,applied_on]",
     )  # fmt: skip
 
@@ -191,6 +201,7 @@ class SweepOptions(Form):
     as_of: date | None = Field(
         default=None, title="As of", description="evaluate as of this date (default today, London)"
     )
-    organisation: OrgCode | None = Field(
-        default=None, description="only journeys employed by this organisation"
-    )
+    organisation: str = Field(
+        default="", max_length=32, pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]{0,31})?$", title="Organisation",
+        description="only journeys employed by this organisation (empty: every organisation)",
+    )  # fmt: skip

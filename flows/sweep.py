@@ -77,14 +77,14 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     as_of = options.as_of or london_today()
     if (out_of_range := date_refused("as of", as_of)) is not None:
         return out_of_range
-    result = await evaluate_rules(as_of, options.organisation, False)
+    result = await evaluate_rules(as_of, options.organisation or None, False)
     if isinstance(result, State):
         return refused(result)
     # Retention is programme-wide: a partition leaves it to sweep-by-organisation's clean-up. It never
     # runs as of a future date: a sweep previewing next week must not purge next week's data today.
     purged = (
         await run_service(lambda s: app.run_retention(s, min(as_of, london_today())))
-        if options.organisation is None
+        if not options.organisation
         else PurgeReport()
     )
     if isinstance(purged, State):
@@ -207,7 +207,7 @@ async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
     as_of = options.as_of or london_today()
     if (out_of_range := date_refused("as of", as_of)) is not None:
         return out_of_range
-    result = await evaluate_rules(as_of, options.organisation, True)
+    result = await evaluate_rules(as_of, options.organisation or None, True)
     if isinstance(result, State):
         return refused(result)
     rows = [

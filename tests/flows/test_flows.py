@@ -1155,3 +1155,32 @@ def test_a_sweep_as_of_a_future_date_never_purges_early(demo_db: str) -> None:
         f"retention: {due_today.dbs_disclosures} DBS disclosure(s) purged, "
         f"{due_today.candidates_anonymised} unsuccessful candidate(s) anonymised" in summary
     ), summary
+
+
+@pytest.mark.parametrize("flow_name", list(EXPECTED_FORMS))
+def test_every_field_has_a_human_title_and_free_text_has_no_none_toggle(flow_name: str) -> None:
+    """The UI shows a field's title as its label, and an `X | None` field as a "None" type toggle."""
+    schema, model, _ = _model(flow_name)
+    for name in model["properties"]:
+        node, optional = _field(schema, model, name)
+        title = node.get("title") or ""
+        assert title and title[0].isupper() and "_" not in title, f"{flow_name}.{name}: {title!r}"
+        assert title != name.replace("_", " ").title() or " " not in title, (
+            f"{flow_name}.{name}: {title!r} is pydantic's generated title, not a human one"
+        )
+        if node.get("type") == "string" and "format" not in node and "enum" not in node:
+            assert not optional, f"{flow_name}.{name}: a text field with a None toggle"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("journey", "C-000001"), ("team", "TEAM ONE"), ("team", "t@1"), ("acting_for", "MIND N")],
+)
+def test_codes_and_references_are_checked_as_the_cli_checks_them(field: str, value: str) -> None:
+    from pydantic import ValidationError
+
+    from flows.parameters import PlaceInTeam
+
+    form = {"journey": "J-000001", "team": "T1", "acting_as": ACTING_AS, "acting_for": "*"} | {field: value}
+    with pytest.raises(ValidationError, match=field):
+        PlaceInTeam.model_validate(form)
