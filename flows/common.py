@@ -96,3 +96,14 @@ def actor_of(form: ActingForm) -> Actor:
     """Who acts, and for which organisation (`*`: the programme lead, every journey)."""
     organisation = str(form.acting_for).strip().upper()
     return Actor(str(form.acting_as), None if organisation == "*" else organisation)
+
+
+PROGRAMME_LEAD = "*"
+
+
+def programme_only(job: str, acting_for: str) -> State | None:
+    """A programme job reads every organisation's journeys: only the programme lead may run it. The
+    partner's door is the partner digest the programme sends them, and the CLI's scoped reads."""
+    if str(acting_for).strip() == PROGRAMME_LEAD:
+        return None
+    return Refused(f"only the programme lead (acting for *) may run {job}: it reads every organisation's journeys")

@@ -197,7 +197,21 @@ class ImportApplicants(Form):
     )  # fmt: skip
 
 
+ProgrammeLead = Annotated[
+    str,
+    Field(
+        title="Acting for",
+        pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,31})$",
+        description="a programme job, across organisations: only the programme lead (*) may run it",
+        examples=["*"],
+    ),
+]
+
+
 class SweepOptions(Form):
+    """A programme job: the schedule runs it acting for * (flows/deployments.py, prefect.yaml)."""
+
+    acting_for: ProgrammeLead
     as_of: date | None = Field(
         default=None, title="As of", description="evaluate as of this date (default today, London)"
     )

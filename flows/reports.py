@@ -14,8 +14,8 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.states import State
 from pydantic import Field
 
-from flows.common import run_service
-from flows.parameters import Form, OrgCode
+from flows.common import programme_only, run_service
+from flows.parameters import Form, OrgCode, ProgrammeLead
 from peerpath import app
 from peerpath.settings import Settings
 
@@ -23,6 +23,7 @@ REPORTS_DIR = Path("var/reports")
 
 
 class ReportOptions(Form):
+    acting_for: ProgrammeLead
     organisation: OrgCode | None = Field(
         default=None,
         description="only the journeys this organisation employs or hosts (empty: the whole programme)",
@@ -42,13 +43,16 @@ def _programme(rows: list[dict[str, Any]], *drop: str) -> list[dict[str, Any]]:
 
 
 @flow(name="programme-report", retries=0)
-async def programme_report(options: ReportOptions = ReportOptions()) -> dict[str, Any] | State:  # noqa: B008 - the form's default
+async def programme_report(options: ReportOptions) -> dict[str, Any] | State:
     """Programme report with charts, the 12-month forecast and where to grow.
 
     Funnel, time to hire by who holds the ball, checks, stalls, supervision, probation and retention,
     as table and markdown artifacts, and the HTML report."""
     from insight.forecast import Settings as ForecastSettings
     from insight.html import build, write
+
+    if (not_lead := programme_only("programme-report", options.acting_for)) is not None:
+        return not_lead
 
     def call(settings: Settings) -> tuple[Any, Path]:
         uow = app.unit_of_work(settings)

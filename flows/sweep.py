@@ -15,8 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.states import Completed, State
 
-from flows.common import Refused, refused, run_service
-from flows.parameters import OrgCode, SweepOptions
+from flows.common import Refused, programme_only, refused, run_service
+from flows.parameters import ProgrammeLead, SweepOptions
 from lifecycle.clock import london_today
 from lifecycle.errors import InvalidInput
 from lifecycle.persistence.privacy import PurgeReport
@@ -71,9 +71,11 @@ async def _report(result: SweepResult, title: str, key: str) -> None:
 
 
 @flow(name="nightly-sweep", retries=0)
-async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:  # noqa: B008 - the form's default
+async def nightly_sweep(options: SweepOptions) -> dict[str, object] | State:
     """Evaluate every open journey against the rules, write reminders and escalations, send the email."""
     logger = get_run_logger()
+    if (not_lead := programme_only("nightly-sweep", options.acting_for)) is not None:
+        return not_lead
     as_of = options.as_of or london_today()
     if (out_of_range := date_refused("as of", as_of)) is not None:
         return out_of_range
@@ -121,7 +123,7 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
 
 
 @flow(name="sweep-by-organisation", retries=0)
-async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] | State:
+async def sweep_by_organisation(acting_for: ProgrammeLead, as_of: date | None = None) -> dict[str, object] | State:
     """The nightly sweep split by employing organisation: one `nightly-sweep/partition` run per
     organisation, picked up by any worker on the pool, then the cross-organisation clean-up."""
     from prefect.deployments import run_deployment
@@ -129,6 +131,8 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
     from peerpath.digest import organisation_codes
     from rules.escalations import close_for_closed_journeys
 
+    if (not_lead := programme_only("sweep-by-organisation", acting_for)) is not None:
+        return not_lead
     day = as_of or london_today()
     if (out_of_range := date_refused("as of", day)) is not None:
         return out_of_range
@@ -147,7 +151,7 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
                 "Awaitable[FlowRun]",  # run_deployment is sync-compatible: awaited here, a coroutine
                 run_deployment(
                     "nightly-sweep/partition",
-                    parameters={"options": {"as_of": day.isoformat(), "organisation": code}},
+                    parameters={"options": {"acting_for": "*", "as_of": day.isoformat(), "organisation": code}},
                     as_subflow=True,
                     timeout=None,
                 ),
@@ -202,8 +206,10 @@ def queued_messages(settings: Settings) -> int:
 
 
 @flow(name="preview-sweep", retries=0)
-async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:  # noqa: B008 - the form's default
+async def preview_sweep(options: SweepOptions) -> dict[str, object] | State:
     """Dry run: what the sweep would send and escalate on a date, per person. Writes nothing."""
+    if (not_lead := programme_only("preview-sweep", options.acting_for)) is not None:
+        return not_lead
     as_of = options.as_of or london_today()
     if (out_of_range := date_refused("as of", as_of)) is not None:
         return out_of_range
@@ -222,12 +228,15 @@ async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
 
 
 @flow(name="partner-digest", retries=0)
-async def partner_digest(organisation: OrgCode | None = None) -> list[str] | State:
+async def partner_digest(acting_for: ProgrammeLead, organisation: str = "") -> list[str] | State:
     """Weekly, per organisation: its people, what is overdue, its open escalations, its headline
     figures and charts. One artifact each, and the organisation's report under ./var/reports/."""
     from flows.reports import REPORTS_DIR
     from insight.html import digest_section
     from peerpath.digest import organisation_codes, organisation_digest
+
+    if (not_lead := programme_only("partner-digest", acting_for)) is not None:
+        return not_lead
 
     def call(settings: Settings) -> list[tuple[str, str]]:
         uow = app.unit_of_work(settings)

@@ -248,8 +248,8 @@ EXPECTED_FORMS: dict[str, dict[str, tuple[str, Any]]] = {
     "pause_or_resume": {"journey": TEXT, "action": ("enum", ["pause", "resume"]), "reason": TEXT},
     "withdraw": {"journey": TEXT, "reason": TEXT},
     "import_applicants": {"csv_content": TEXT},
-    "nightly_sweep": {"as_of": DATE, "organisation": TEXT},
-    "preview_sweep": {"as_of": DATE, "organisation": TEXT},
+    "nightly_sweep": {"acting_for": TEXT, "as_of": DATE, "organisation": TEXT},
+    "preview_sweep": {"acting_for": TEXT, "as_of": DATE, "organisation": TEXT},
 }  # fmt: skip
 REQUIRED = {
     "register_applicant": {"first_name", "last_name", "email", "pathway", "employer"},
@@ -262,8 +262,8 @@ REQUIRED = {
     "pause_or_resume": {"journey", "action"},
     "withdraw": {"journey"},
     "import_applicants": {"csv_content"},
-    "nightly_sweep": set(),
-    "preview_sweep": set(),
+    "nightly_sweep": {"acting_for"},
+    "preview_sweep": {"acting_for"},
 }
 
 
@@ -325,17 +325,26 @@ def test_every_coordinator_action_takes_one_flat_form_with_help_and_acting_as(fl
         assert re.fullmatch(ref["pattern"], "J-000123") and not re.fullmatch(ref["pattern"], "C-000123")
 
 
-def test_the_other_flows_take_plain_optional_parameters() -> None:
+def test_the_programme_jobs_say_who_runs_them_and_their_schedules_act_for_the_lead() -> None:
+    from flows.deployments import DEPLOYMENTS
+
     digest = _flow("partner_digest").parameters.model_dump()
     node = digest["properties"]["organisation"]
-    assert {b.get("type") for b in node["anyOf"]} == {"string", "null"} and node["default"] is None
+    assert node["type"] == "string" and node["default"] == "", node
+    assert digest["required"] == ["acting_for"]
     dispatch = _flow("dispatch_outbox").parameters.model_dump()
     assert {b.get("type") for b in dispatch["properties"]["limit"]["anyOf"]} == {"integer", "null"}
     by_org = _flow("sweep_by_organisation").parameters.model_dump()
     assert {b.get("format") for b in by_org["properties"]["as_of"]["anyOf"]} >= {"date"}
+    assert by_org["required"] == ["acting_for"]
     for name in ("nightly_sweep", "preview_sweep"):
-        whole = _flow(name).parameters.model_dump()
-        assert whole.get("required", []) == [], f"{name} must run from its schedule with no parameters"
+        _, model, _ = _model(name)
+        assert model["required"] == ["acting_for"], f"{name}: who runs it is never a default"
+    for flow, _, schedule, _ in DEPLOYMENTS:
+        if schedule is not None and flow.name != "dispatch-outbox":
+            params = schedule.parameters
+            acting = params.get("options", params).get("acting_for")
+            assert acting == "*", f"{flow.name}'s schedule must act for the programme lead: {params}"
 
 
 def test_every_deployment_carries_its_flow_s_schema_and_no_retries() -> None:
@@ -814,7 +823,7 @@ def check_the_sweep_sent_everything(demo_db: str, mail: Path) -> None:
     from flows.sweep import nightly_sweep
     from notifications.models import OutboxMessage, OutboxStatus
 
-    state = run(nightly_sweep, SweepOptions())
+    state = run(nightly_sweep, SweepOptions(acting_for="*"))
     assert state.is_completed(), state
     result = state.result()
     with session(demo_db) as s:
@@ -827,7 +836,7 @@ def check_the_sweep_sent_everything(demo_db: str, mail: Path) -> None:
     (summary,) = artifacts(state.state_details.flow_run_id, "sweep-summary-all")
     assert f"email: {len(statuses)} sent, 0 to retry, 0 given up" in summary.data
 
-    again = run(nightly_sweep, SweepOptions())  # the same night twice: nothing new, nothing resent
+    again = run(nightly_sweep, SweepOptions(acting_for="*"))  # the same night twice: nothing new, nothing resent
     assert again.is_completed() and again.result()["actions"] == 0 and again.result()["sent"] == 0, again
     assert len(list(mail.glob("*.eml"))) == len(statuses)
 
@@ -876,7 +885,7 @@ def test_without_smtp_settings_the_sweep_completes_reports_and_leaves_the_email_
     from flows.sweep import nightly_sweep
     from notifications.models import OutboxMessage, OutboxStatus
 
-    state = run(nightly_sweep, SweepOptions(as_of=london_today()))
+    state = run(nightly_sweep, SweepOptions(acting_for="*", as_of=london_today()))
     assert state.is_completed(), state
     result = state.result()
     with session(demo_db) as s:
@@ -905,7 +914,7 @@ def test_a_sweep_for_one_organisation_reports_under_its_own_key(demo_db: str) ->
     from flows.parameters import SweepOptions
     from flows.sweep import nightly_sweep
 
-    state = run(nightly_sweep, SweepOptions(organisation="MIND-N"))
+    state = run(nightly_sweep, SweepOptions(acting_for="*", organisation="MIND-N"))
     assert state.is_completed(), state
     (artifact,) = artifacts(state.state_details.flow_run_id, "sweep-mind-n")
     rows = table(artifact)
@@ -917,7 +926,7 @@ def test_the_preview_writes_nothing_and_shows_what_would_be_sent(demo_db: str) -
     from flows.sweep import preview_sweep
 
     before = row_counts(demo_db)
-    state = run(preview_sweep, SweepOptions())
+    state = run(preview_sweep, SweepOptions(acting_for="*"))
     assert state.is_completed(), state
     assert row_counts(demo_db) == before, "the dry run wrote to the database"
     would_send = state.result()["would_send"]
@@ -951,7 +960,7 @@ def test_the_partner_digest_shows_each_organisation_only_its_own_people(demo_db:
     from rules.persistence import Escalation
 
     app.run_sweep(Settings(), london_today())  # opens the escalations the digest lists
-    state = run(partner_digest)
+    state = run(partner_digest, "*")
     assert state.is_completed(), state
     with session(demo_db) as s:
         codes = sorted(s.scalars(select(Organisation.code)))
@@ -1012,7 +1021,7 @@ def test_a_bad_setting_fails_the_run_in_one_line_naming_it(
     from flows.sweep import partner_digest
 
     monkeypatch.setenv("PEERPATH_SMTP_PORT", "99999999")
-    state = run(partner_digest)
+    state = run(partner_digest, "*")
     assert state.is_failed() and state.name == "Failed", f"a set-up fault, not a refusal: {state!r}"
     message = state.message or ""
     assert message.startswith("invalid setting PEERPATH_SMTP_PORT") and "\n" not in message, message
@@ -1022,7 +1031,7 @@ def test_a_bad_setting_fails_the_run_in_one_line_naming_it(
 def test_a_digest_for_an_unknown_organisation_is_refused(demo_db: str) -> None:
     from flows.sweep import partner_digest
 
-    assert_refused(run(partner_digest, "NOPE"), "unknown organisation 'NOPE'")
+    assert_refused(run(partner_digest, "*", "NOPE"), "unknown organisation 'NOPE'")
 
 
 @pytest.mark.parametrize(
@@ -1037,7 +1046,7 @@ def test_a_refused_sweep_fails_with_the_reason(
 ) -> None:
     from flows.parameters import SweepOptions
 
-    state = run(_flow(flow_name), *([] if args is None else [SweepOptions(**args)]))
+    state = run(_flow(flow_name), *([] if args is None else [SweepOptions(acting_for="*", **args)]))
     assert_refused(state, prefix)
 
 
@@ -1051,7 +1060,7 @@ def test_a_date_given_as_text_reaches_the_service_as_a_date(demo_db: str) -> Non
     from flows.sweep import preview_sweep
 
     day = london_today() + timedelta(days=7)
-    state = run(preview_sweep, {"as_of": day.isoformat()})
+    state = run(preview_sweep, {"acting_for": "*", "as_of": day.isoformat()})
     assert state.is_completed(), state
     assert state.result()["as_of"] == day.isoformat()  # `as_of.isoformat()` ran: a date, not a string
 
@@ -1116,7 +1125,11 @@ def test_a_sweep_as_of_a_date_out_of_range_is_refused_and_writes_nothing(
 ) -> None:
     """As the CLI refuses it: the form's date is checked before anything is written."""
     before = row_counts(demo_db)
-    params = {"as_of": day} if flow_name == "sweep_by_organisation" else {"options": {"as_of": day}}
+    params = (
+        {"acting_for": "*", "as_of": day}
+        if flow_name == "sweep_by_organisation"
+        else {"options": {"acting_for": "*", "as_of": day}}
+    )
     state = asyncio.run(_flow(flow_name)(**params, return_state=True))  # as a deployment hands them over
     assert state.is_failed(), state
     assert f"{day} is out of range (2000-01-01 to 2100-12-31)" in (state.message or ""), state.message
@@ -1130,12 +1143,12 @@ def test_a_form_date_out_of_range_is_refused_before_anything_runs() -> None:
 
     for bad in ("9999-12-31", "1900-01-01"):
         with pytest.raises(ValidationError, match="out of range"):
-            SweepOptions.model_validate({"as_of": bad})
+            SweepOptions.model_validate({"acting_for": "*", "as_of": bad})
         with pytest.raises(ValidationError, match="out of range"):
             RecordSupervision.model_validate(
                 {"journey": "J-000001", "kind": "peer", "due_on": bad, "acting_as": ACTING_AS, "acting_for": "*"}
             )
-    assert SweepOptions.model_validate({"as_of": "2100-12-31"}).as_of is not None
+    assert SweepOptions.model_validate({"acting_for": "*", "as_of": "2100-12-31"}).as_of is not None
 
 
 def test_a_sweep_as_of_a_future_date_never_purges_early(demo_db: str) -> None:
@@ -1148,7 +1161,7 @@ def test_a_sweep_as_of_a_future_date_never_purges_early(demo_db: str) -> None:
     due_today = app.run_retention(Settings(), london_today(), dry_run=True)
     due_next_year = app.run_retention(Settings(), london_today() + timedelta(days=800), dry_run=True)
     assert len(due_next_year.journeys) > len(due_today.journeys), "the demo must have something to purge later"
-    state = run(nightly_sweep, SweepOptions(as_of=london_today() + timedelta(days=800)))
+    state = run(nightly_sweep, SweepOptions(acting_for="*", as_of=london_today() + timedelta(days=800)))
     assert state.is_completed(), state
     summary = next(a.data for a in artifacts(state.state_details.flow_run_id) if a.type == "markdown")
     assert (
@@ -1184,3 +1197,25 @@ def test_codes_and_references_are_checked_as_the_cli_checks_them(field: str, val
     form = {"journey": "J-000001", "team": "T1", "acting_as": ACTING_AS, "acting_for": "*"} | {field: value}
     with pytest.raises(ValidationError, match=field):
         PlaceInTeam.model_validate(form)
+
+
+@pytest.mark.parametrize("flow_name", ["nightly_sweep", "preview_sweep", "partner_digest", "sweep_by_organisation", "programme_report"])
+def test_a_programme_job_is_refused_to_anyone_but_the_programme_lead(demo_db: str, flow_name: str) -> None:
+    """A partner runs nothing across organisations: not a partition of the sweep, not the preview, not the
+    digests or the programme report (and nothing is written first)."""
+    from flows import reports
+
+    flow = getattr(reports, flow_name) if flow_name == "programme_report" else _flow(flow_name)
+    before = row_counts(demo_db)
+    for organisation in ("MIND-N", ""):
+        params: dict[str, Any] = {"acting_for": "MIND-N"}
+        if flow_name in ("nightly_sweep", "preview_sweep"):
+            params = {"options": {**params, "organisation": organisation}}
+        elif flow_name == "programme_report":
+            params = {"options": {**params, "simulations": 100} | ({"organisation": organisation} if organisation else {})}
+        elif flow_name == "partner_digest":
+            params["organisation"] = organisation
+        state = asyncio.run(flow(**params, return_state=True))
+        assert_refused(state, "only the programme lead (acting for *) may run ")
+    assert row_counts(demo_db) == before
+    assert not list(Path().glob("var/reports/*")), "a refused report writes no file"
