@@ -15,7 +15,7 @@ from prefect.states import State
 from pydantic import Field
 
 from flows.common import programme_only, run_service
-from flows.parameters import Form, OrgCode, ProgrammeLead
+from flows.parameters import Form, ProgrammeLead
 from peerpath import app
 from peerpath.settings import Settings
 
@@ -24,12 +24,16 @@ REPORTS_DIR = Path("var/reports")
 
 class ReportOptions(Form):
     acting_for: ProgrammeLead
-    organisation: OrgCode | None = Field(
-        default=None,
+    organisation: str = Field(
+        default="", max_length=32, pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]{0,31})?$", title="Organisation",
         description="only the journeys this organisation employs or hosts (empty: the whole programme)",
+    )  # fmt: skip
+    as_of: date | None = Field(
+        default=None, title="As of", description="the report date (default today, London)"
     )
-    as_of: date | None = Field(default=None, description="the report date (default today, London)")
-    simulations: int = Field(default=2000, ge=100, le=20000, description="Monte Carlo runs for the forecast")
+    simulations: int = Field(
+        default=2000, ge=100, le=20000, title="Forecast simulations", description="Monte Carlo runs for the forecast"
+    )
 
 
 def _key(text: str) -> str:
@@ -58,7 +62,7 @@ async def programme_report(options: ReportOptions) -> dict[str, Any] | State:
         uow = app.unit_of_work(settings)
         with uow:
             bundle = build(
-                uow.session, uow.pathways, org=options.organisation, as_of=options.as_of,
+                uow.session, uow.pathways, org=options.organisation or None, as_of=options.as_of,
                 settings=ForecastSettings(sims=options.simulations),
             )  # fmt: skip
         return bundle, write(bundle, REPORTS_DIR.resolve())
