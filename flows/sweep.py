@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable
 from datetime import date
 from typing import TYPE_CHECKING, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -27,6 +28,18 @@ from rules.sweep import SweepResult
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
+
+
+async def forget_old_runs() -> int:
+    """The Prefect side of retention: runs past PEERPATH_RETENTION_PREFECT_RUN_DAYS, this one kept."""
+    from prefect.runtime import flow_run
+
+    from flows.prefect_retention import forget_flow_runs
+
+    current = flow_run.get_id()
+    return await forget_flow_runs(
+        load_settings().retention_prefect_run_days, keep=UUID(current) if current else None
+    )
 
 
 def date_refused(what: str, day: date) -> State | None:
@@ -91,6 +104,7 @@ async def nightly_sweep(options: SweepOptions) -> dict[str, object] | State:
     )
     if isinstance(purged, State):
         return purged
+    forgotten = 0 if options.organisation else await forget_old_runs()
     sent: dict[str, int] = {"sent": 0, "retrying": 0, "dead": 0}
     if not load_settings().smtp_host:
         logger.warning("no SMTP server configured: %d messages stay queued in the outbox", result.actions)
@@ -114,7 +128,8 @@ async def nightly_sweep(options: SweepOptions) -> dict[str, object] | State:
         f"- with nobody holding the role: {result.unroutable}\n"
         f"- email: {sent['sent']} sent, {sent['retrying']} to retry, {sent['dead']} given up\n"
         f"- retention: {purged.dbs_disclosures} DBS disclosure(s) purged, "
-        f"{purged.candidates_anonymised} unsuccessful candidate(s) anonymised\n"
+        f"{purged.candidates_anonymised} unsuccessful candidate(s) anonymised, "
+        f"{forgotten} Prefect run(s) past their retention deleted\n"
     )
     await acreate_markdown_artifact(
         key=_key(f"sweep-summary-{options.organisation or 'all'}"), markdown=summary
@@ -164,6 +179,7 @@ async def sweep_by_organisation(acting_for: ProgrammeLead, as_of: date | None = 
     ]
     closed = await run_service(lambda s: close_for_closed_journeys(app.unit_of_work(s), day))
     await run_service(lambda s: app.run_retention(s, min(day, london_today())))
+    await forget_old_runs()
     if failed:
         from prefect.states import Failed
 

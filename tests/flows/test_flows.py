@@ -1219,3 +1219,56 @@ def test_a_programme_job_is_refused_to_anyone_but_the_programme_lead(demo_db: st
         assert_refused(state, "only the programme lead (acting for *) may run ")
     assert row_counts(demo_db) == before
     assert not list(Path().glob("var/reports/*")), "a refused report writes no file"
+
+
+def test_the_nightly_sweep_deletes_prefect_runs_past_their_retention(demo_db: str) -> None:
+    """A run's parameters, logs and artifacts hold what the form was given: after 30 days (the
+    default) the retention job deletes the run and its artifacts through the Prefect API."""
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterId
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Scheduled
+
+    from flows.actions import withdraw
+    from flows.parameters import SweepOptions
+    from flows.sweep import nightly_sweep
+
+    sentinel = "Zanzibar Quillfeather"
+    now = datetime.now(UTC)
+
+    async def seed() -> tuple[UUID, UUID, UUID]:
+        async with get_client() as client:
+            old = await client.create_flow_run(
+                withdraw, parameters={"withdrawal": {"journey": "J-000001", "reason": sentinel}},
+                state=Scheduled(scheduled_time=now - timedelta(days=31)),
+            )  # fmt: skip
+            recent = await client.create_flow_run(
+                withdraw, parameters={"withdrawal": {"journey": "J-000002", "reason": sentinel}},
+                state=Scheduled(scheduled_time=now - timedelta(days=29)),
+            )  # fmt: skip
+            artifact = await client.create_artifact(
+                ArtifactCreate(type="markdown", data=sentinel, flow_run_id=old.id)
+            )
+            return old.id, recent.id, artifact.id
+
+    old, recent, artifact = asyncio.run(seed())
+    state = run(nightly_sweep, SweepOptions(acting_for="*"))
+    assert state.is_completed(), state
+    summary = next(a.data for a in artifacts(state.state_details.flow_run_id) if a.type == "markdown")
+    assert "Prefect run(s) past their retention deleted" in summary, summary
+
+    async def check() -> None:
+        async with get_client() as client:
+            with pytest.raises(ObjectNotFound):
+                await client.read_flow_run(old)
+            left = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(id=ArtifactFilterId(any_=[artifact]))
+            )
+            assert left == [], "the old run's artifact outlived it"
+            assert (await client.read_flow_run(recent)).parameters["withdrawal"]["reason"] == sentinel
+            assert (await client.read_flow_run(state.state_details.flow_run_id)).id  # not itself
+
+    asyncio.run(check())
