@@ -1272,3 +1272,64 @@ def test_the_nightly_sweep_deletes_prefect_runs_past_their_retention(demo_db: st
             assert (await client.read_flow_run(state.state_details.flow_run_id)).id  # not itself
 
     asyncio.run(check())
+
+
+def test_an_erasure_deletes_the_prefect_runs_that_name_the_person(
+    demo_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeded through the forms (the run's parameters, verbatim), then `peerpath erase`: the Prefect
+    API holds no run, parameter or artifact naming them; other people's runs stay."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+    from typer.testing import CliRunner
+
+    from flows.actions import pause_or_resume, register_applicant
+    from flows.parameters import PauseOrResume, RegisterApplicant
+    from peerpath.cli import app as cli_app
+
+    first = run(
+        register_applicant,
+        RegisterApplicant(
+            first_name="Zanzibar", last_name="Quillfeather", email="zanzibar.quillfeather@example.com",
+            pathway="hiv", employer="POSV", acting_as=ACTING_AS, acting_for="POSV",
+        ),
+    )  # fmt: skip
+    assert first.is_completed(), first
+    ref = REF.findall(first.result())[0]
+    paused = run(
+        pause_or_resume,
+        PauseOrResume(journey=ref, action="pause", reason="moving house", acting_as=ACTING_AS, acting_for="*"),
+    )
+    assert paused.is_completed(), paused
+    other_ref, _ = journeys_in(demo_db, State.APPLIED)[0]
+    other = run(
+        pause_or_resume,
+        PauseOrResume(journey=other_ref, action="pause", acting_as=ACTING_AS, acting_for="*"),
+    )
+    with session(demo_db) as s:
+        candidate = s.scalars(select(Journey.candidate_id).where(Journey.id == int(ref[2:]))).one()
+
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    result = CliRunner().invoke(cli_app, ["erase", f"C-{candidate:06d}"])
+    assert result.exit_code == 0, result.output
+    assert "2 Prefect run(s) naming them deleted" in result.output, result.output
+
+    async def everything() -> str:
+        """Every run's id and parameters and every artifact's data, a page at a time."""
+        runs: list[Any] = []
+        found: list[Any] = []
+        async with get_client() as client:
+            while page := await client.read_flow_runs(limit=200, offset=len(runs)):
+                runs += page
+            while more := await client.read_artifacts(limit=200, offset=len(found)):
+                found += more
+        return " ".join(
+            [json.dumps(r.parameters, default=str) + str(r.id) for r in runs]
+            + [json.dumps(a.data, default=str) for a in found]
+        )
+
+    left = asyncio.run(everything()).casefold()
+    for sentinel in ("zanzibar", "quillfeather", ref.casefold()):
+        assert sentinel not in left, f"{sentinel} still in Prefect"
+    assert str(first.state_details.flow_run_id) not in left
+    assert str(other.state_details.flow_run_id) in left, "someone else's run was deleted"
