@@ -103,7 +103,7 @@ def test_a_form_that_breaks_the_parameter_schema_creates_no_run(served: Served) 
     response = post_api(
         f"{served.api_url}/deployments/{dep['id']}/create_flow_run",
         json={"parameters": {"check": {"journey": "J-000001", "check": "horoscope", "status": "cleared",
-                                       "acting_for": "*"}},
+                                       "acting_as": ACTING_AS, "acting_for": "*"}},
               "enforce_parameter_schema": True},
         timeout=10,
     )  # fmt: skip
