@@ -27,7 +27,8 @@ async def forget_flow_runs(
 
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
     runs_filter = FlowRunFilter(
-        expected_start_time=FlowRunFilterExpectedStartTime(before_=cutoff),
+        # pydantic takes an aware datetime for Prefect's DateTime (pendulum on Python 3.11)
+        expected_start_time=FlowRunFilterExpectedStartTime(before_=cutoff),  # type: ignore[arg-type]
         id=FlowRunFilterId(not_any_=[keep]) if keep else None,
     )
     deleted = 0
