@@ -1,5 +1,7 @@
 """Coordinator actions, one flow each: the form becomes a command (commands.actions), its handler
-does the work, and the run's result is the outcome's confirmation message."""
+does the work, and the run ends with a one-line result (its state's message and its result) and a
+markdown artifact saying the same, or `Refused` with the domain's reason. No retries: an action is
+never run twice by Prefect."""
 
 from __future__ import annotations
 
@@ -24,11 +26,25 @@ from flows.parameters import (
 
 @flow(name="register-applicant", retries=0, log_prints=False)
 async def register_applicant(applicant: RegisterApplicant) -> str | State:
-    """Register an application; the result is the new journey reference."""
+    """Register an application; the result names the new journey reference."""
     a = applicant
     return await run_command(
-        a, c.RegisterApplicant(a.first_name, a.last_name, a.email, a.pathway.value, a.employer, a.applied_on)
+        a,
+        c.RegisterApplicant(a.first_name, a.last_name, a.email, a.pathway.value, a.employer, a.applied_on),
+        lambda outcome: registered(outcome.message, a.pathway.value, a.employer),
     )
+
+
+def registered(ref: str, pathway: str, employer: str) -> str:
+    """"J-000076 registered: HIV peer support pathway, employed by MIND-N" (no name: runs are read widely)."""
+    from lifecycle.pathways import builtin_registry
+
+    titles = {p.id: p.title for p in builtin_registry().latest()}
+    return f"{ref} registered: {titles.get(pathway, pathway)} pathway, employed by {employer.strip().upper()}"
+
+
+def imported(count: int) -> str:
+    return f"imported {count} applicant{'' if count == 1 else 's'}"
 
 
 @flow(name="record-check-result", retries=0)
@@ -38,7 +54,7 @@ async def record_check(check: RecordCheck) -> str | State:
         check,
         c.RecordCheck(
             check.journey, check.check, check.status, waiting_on=check.waiting_on, on=check.on,
-            expires_on=check.expires_on, approver=check.approver, dbs_level=check.dbs_level,
+            expires_on=check.expires_on, approver=check.approver or None, dbs_level=check.dbs_level,
             dbs_workforce=check.dbs_workforce, update_service=check.update_service,
         ),
     )  # fmt: skip
@@ -48,7 +64,7 @@ async def record_check(check: RecordCheck) -> str | State:
 async def apply_trigger(action: ApplyTrigger) -> str | State:
     """Move a journey on (shortlist, offer, clear, start...), with a reason where one is needed."""
     command = c.ApplyTrigger(
-        action.journey, action.trigger, reason=action.reason, start_date=action.start_date
+        action.journey, action.trigger, reason=action.reason or None, start_date=action.start_date
     )
     return await run_command(action, command)
 
@@ -96,10 +112,12 @@ async def pause_or_resume(change: PauseOrResume) -> str | State:
 @flow(name="withdraw", retries=0)
 async def withdraw(withdrawal: Withdraw) -> str | State:
     """The candidate withdraws before starting."""
-    return await run_command(withdrawal, c.Withdraw(withdrawal.journey, withdrawal.reason))
+    return await run_command(withdrawal, c.Withdraw(withdrawal.journey, withdrawal.reason or None))
 
 
 @flow(name="import-applicants", retries=0)
 async def import_applicants(upload: ImportApplicants) -> str | State:
     """Import applicants from CSV content: every row checked first; one bad row and nothing is written."""
-    return await run_command(upload, c.ImportApplicants(upload.csv_content))
+    return await run_command(
+        upload, c.ImportApplicants(upload.csv_content), lambda outcome: imported(len(outcome.refs))
+    )

@@ -10,16 +10,19 @@ from prefect.schedules import Cron
 from flows import actions, reports, sweep
 
 LONDON = "Europe/London"
+# Programme jobs run by the schedule act for the programme lead (a person starting one says so too).
+AS_LEAD = {"options": {"acting_for": "*"}}
+LEAD = {"acting_for": "*"}
 # (flow, deployment name, schedule or None, concurrency limit or None)
 DEPLOYMENTS: list[tuple[Any, str, Any, int | None]] = [
     # 02:30, not 01:00-02:00, which is skipped or repeated when the clocks change.
-    (sweep.nightly_sweep, "nightly", Cron("30 2 * * *", timezone=LONDON), 1),
+    (sweep.nightly_sweep, "nightly", Cron("30 2 * * *", timezone=LONDON, parameters=AS_LEAD), 1),
     (sweep.nightly_sweep, "partition", None, None),  # one organisation's share, for sweep-by-organisation
     # Scale out: activate this schedule and pause nightly-sweep/nightly's.
-    (sweep.sweep_by_organisation, "nightly", Cron("30 2 * * *", timezone=LONDON, active=False), 1),
+    (sweep.sweep_by_organisation, "nightly", Cron("30 2 * * *", timezone=LONDON, active=False, parameters=LEAD), 1),
     (sweep.dispatch_outbox, "every-5-minutes", Cron("*/5 * * * *", timezone=LONDON), 1),
-    (sweep.partner_digest, "weekly", Cron("0 8 * * 1", timezone=LONDON), 1),
-    (reports.programme_report, "weekly", Cron("30 7 * * 1", timezone=LONDON), 1),
+    (sweep.partner_digest, "weekly", Cron("0 8 * * 1", timezone=LONDON, parameters=LEAD), 1),
+    (reports.programme_report, "weekly", Cron("30 7 * * 1", timezone=LONDON, parameters=AS_LEAD), 1),
     (sweep.preview_sweep, "coordinator", None, None),
     (actions.register_applicant, "coordinator", None, None),
     (actions.record_check, "coordinator", None, None),

@@ -14,8 +14,8 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.states import State
 from pydantic import Field
 
-from flows.common import run_service
-from flows.parameters import Form, OrgCode
+from flows.common import programme_only, run_service
+from flows.parameters import Form, ProgrammeLead
 from peerpath import app
 from peerpath.settings import Settings
 
@@ -23,12 +23,17 @@ REPORTS_DIR = Path("var/reports")
 
 
 class ReportOptions(Form):
-    organisation: OrgCode | None = Field(
-        default=None,
+    acting_for: ProgrammeLead
+    organisation: str = Field(
+        default="", max_length=32, pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]{0,31})?$", title="Organisation",
         description="only the journeys this organisation employs or hosts (empty: the whole programme)",
+    )  # fmt: skip
+    as_of: date | None = Field(
+        default=None, title="As of", description="the report date (default today, London)"
     )
-    as_of: date | None = Field(default=None, description="the report date (default today, London)")
-    simulations: int = Field(default=2000, ge=100, le=20000, description="Monte Carlo runs for the forecast")
+    simulations: int = Field(
+        default=2000, ge=100, le=20000, title="Forecast simulations", description="Monte Carlo runs for the forecast"
+    )
 
 
 def _key(text: str) -> str:
@@ -42,7 +47,7 @@ def _programme(rows: list[dict[str, Any]], *drop: str) -> list[dict[str, Any]]:
 
 
 @flow(name="programme-report", retries=0)
-async def programme_report(options: ReportOptions = ReportOptions()) -> dict[str, Any] | State:  # noqa: B008 - the form's default
+async def programme_report(options: ReportOptions) -> dict[str, Any] | State:
     """Programme report with charts, the 12-month forecast and where to grow.
 
     Funnel, time to hire by who holds the ball, checks, stalls, supervision, probation and retention,
@@ -50,11 +55,14 @@ async def programme_report(options: ReportOptions = ReportOptions()) -> dict[str
     from insight.forecast import Settings as ForecastSettings
     from insight.html import build, write
 
+    if (not_lead := programme_only("programme-report", options.acting_for)) is not None:
+        return not_lead
+
     def call(settings: Settings) -> tuple[Any, Path]:
         uow = app.unit_of_work(settings)
         with uow:
             bundle = build(
-                uow.session, uow.pathways, org=options.organisation, as_of=options.as_of,
+                uow.session, uow.pathways, org=options.organisation or None, as_of=options.as_of,
                 settings=ForecastSettings(sims=options.simulations),
             )  # fmt: skip
         return bundle, write(bundle, REPORTS_DIR.resolve())

@@ -10,13 +10,14 @@ import asyncio
 from collections.abc import Awaitable
 from datetime import date
 from typing import TYPE_CHECKING, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.states import State
+from prefect.states import Completed, State
 
-from flows.common import refused, run_service
-from flows.parameters import OrgCode, SweepOptions
+from flows.common import Refused, programme_only, refused, run_service
+from flows.parameters import ProgrammeLead, SweepOptions
 from lifecycle.clock import london_today
 from lifecycle.errors import InvalidInput
 from lifecycle.persistence.privacy import PurgeReport
@@ -27,6 +28,30 @@ from rules.sweep import SweepResult
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
+
+
+async def forget_old_runs() -> int:
+    """The Prefect side of retention: runs past PEERPATH_RETENTION_PREFECT_RUN_DAYS, this one kept."""
+    from prefect.runtime import flow_run
+
+    from flows.prefect_retention import forget_flow_runs
+
+    current = flow_run.get_id()
+    return await forget_flow_runs(
+        load_settings().retention_prefect_run_days, keep=UUID(current) if current else None
+    )
+
+
+def date_refused(what: str, day: date) -> State | None:
+    """The CLI's date range (lifecycle.validation), checked before anything is written."""
+    from lifecycle.errors import PeerpathError
+    from lifecycle.validation import check_date_in_range
+
+    try:
+        check_date_in_range(what, day)
+    except PeerpathError as exc:
+        return Refused(str(exc))
+    return None
 
 
 def _key(text: str) -> str:
@@ -59,22 +84,27 @@ async def _report(result: SweepResult, title: str, key: str) -> None:
 
 
 @flow(name="nightly-sweep", retries=0)
-async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:  # noqa: B008 - the form's default
+async def nightly_sweep(options: SweepOptions) -> dict[str, object] | State:
     """Evaluate every open journey against the rules, write reminders and escalations, send the email."""
     logger = get_run_logger()
+    if (not_lead := programme_only("nightly-sweep", options.acting_for)) is not None:
+        return not_lead
     as_of = options.as_of or london_today()
-    result = await evaluate_rules(as_of, options.organisation, False)
+    if (out_of_range := date_refused("as of", as_of)) is not None:
+        return out_of_range
+    result = await evaluate_rules(as_of, options.organisation or None, False)
     if isinstance(result, State):
         return refused(result)
-    # Retention is programme-wide: a partition leaves it to sweep-by-organisation's clean-up.
+    # Retention is programme-wide: a partition leaves it to sweep-by-organisation's clean-up. It never
+    # runs as of a future date: a sweep previewing next week must not purge next week's data today.
     purged = (
-        # A sweep may look ahead (as of a later day); retention never does: nothing is purged early.
         await run_service(lambda s: app.run_retention(s, min(as_of, london_today())))
-        if options.organisation is None
+        if not options.organisation
         else PurgeReport()
     )
     if isinstance(purged, State):
         return purged
+    forgotten = 0 if options.organisation else await forget_old_runs()
     sent: dict[str, int] = {"sent": 0, "retrying": 0, "dead": 0}
     if not load_settings().smtp_host:
         logger.warning("no SMTP server configured: %d messages stay queued in the outbox", result.actions)
@@ -98,7 +128,8 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
         f"- with nobody holding the role: {result.unroutable}\n"
         f"- email: {sent['sent']} sent, {sent['retrying']} to retry, {sent['dead']} given up\n"
         f"- retention: {purged.dbs_disclosures} DBS disclosure(s) purged, "
-        f"{purged.candidates_anonymised} unsuccessful candidate(s) anonymised\n"
+        f"{purged.candidates_anonymised} unsuccessful candidate(s) anonymised, "
+        f"{forgotten} Prefect run(s) past their retention deleted\n"
     )
     await acreate_markdown_artifact(
         key=_key(f"sweep-summary-{options.organisation or 'all'}"), markdown=summary
@@ -107,7 +138,7 @@ async def nightly_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
 
 
 @flow(name="sweep-by-organisation", retries=0)
-async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] | State:
+async def sweep_by_organisation(acting_for: ProgrammeLead, as_of: date | None = None) -> dict[str, object] | State:
     """The nightly sweep split by employing organisation: one `nightly-sweep/partition` run per
     organisation, picked up by any worker on the pool, then the cross-organisation clean-up."""
     from prefect.deployments import run_deployment
@@ -115,7 +146,11 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
     from peerpath.digest import organisation_codes
     from rules.escalations import close_for_closed_journeys
 
+    if (not_lead := programme_only("sweep-by-organisation", acting_for)) is not None:
+        return not_lead
     day = as_of or london_today()
+    if (out_of_range := date_refused("as of", day)) is not None:
+        return out_of_range
 
     def codes(settings: Settings) -> list[str]:
         uow = app.unit_of_work(settings)
@@ -131,7 +166,7 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
                 "Awaitable[FlowRun]",  # run_deployment is sync-compatible: awaited here, a coroutine
                 run_deployment(
                     "nightly-sweep/partition",
-                    parameters={"options": {"as_of": day.isoformat(), "organisation": code}},
+                    parameters={"options": {"acting_for": "*", "as_of": day.isoformat(), "organisation": code}},
                     as_subflow=True,
                     timeout=None,
                 ),
@@ -144,6 +179,7 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
     ]
     closed = await run_service(lambda s: close_for_closed_journeys(app.unit_of_work(s), day))
     await run_service(lambda s: app.run_retention(s, min(day, london_today())))
+    await forget_old_runs()
     if failed:
         from prefect.states import Failed
 
@@ -154,15 +190,46 @@ async def sweep_by_organisation(as_of: date | None = None) -> dict[str, object] 
 @flow(name="dispatch-outbox", retries=0)
 async def dispatch_outbox(limit: int | None = None) -> dict[str, int] | State:
     """Send what is due in the outbox; failed sends wait their back-off in the database."""
+    settings = await run_service(lambda s: s)
+    if isinstance(settings, State):
+        return settings
+    if not settings.smtp_host:
+        # Not an outage and not a refusal: a set-up without email yet. The dashboard stays green.
+        queued = await run_service(queued_messages)
+        if isinstance(queued, State):
+            return queued
+        line = f"no SMTP server configured: {queued} messages queued"
+        get_run_logger().warning(line)
+        return Completed(message=line, data={"sent": 0, "retrying": 0, "dead": 0, "queued": queued})
     sent = await send_outbox(limit)
     return refused(sent) if isinstance(sent, State) else sent
 
 
+def queued_messages(settings: Settings) -> int:
+    """How many messages wait in the outbox to be sent."""
+    from sqlalchemy import func, select
+
+    from notifications.models import OutboxMessage, OutboxStatus
+
+    uow = app.unit_of_work(settings)
+    with uow:
+        return int(
+            uow.session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+            )
+            or 0
+        )
+
+
 @flow(name="preview-sweep", retries=0)
-async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, object] | State:  # noqa: B008 - the form's default
+async def preview_sweep(options: SweepOptions) -> dict[str, object] | State:
     """Dry run: what the sweep would send and escalate on a date, per person. Writes nothing."""
+    if (not_lead := programme_only("preview-sweep", options.acting_for)) is not None:
+        return not_lead
     as_of = options.as_of or london_today()
-    result = await evaluate_rules(as_of, options.organisation, True)
+    if (out_of_range := date_refused("as of", as_of)) is not None:
+        return out_of_range
+    result = await evaluate_rules(as_of, options.organisation or None, True)
     if isinstance(result, State):
         return refused(result)
     rows = [
@@ -177,12 +244,15 @@ async def preview_sweep(options: SweepOptions = SweepOptions()) -> dict[str, obj
 
 
 @flow(name="partner-digest", retries=0)
-async def partner_digest(organisation: OrgCode | None = None) -> list[str] | State:
+async def partner_digest(acting_for: ProgrammeLead, organisation: str = "") -> list[str] | State:
     """Weekly, per organisation: its people, what is overdue, its open escalations, its headline
     figures and charts. One artifact each, and the organisation's report under ./var/reports/."""
     from flows.reports import REPORTS_DIR
     from insight.html import digest_section
     from peerpath.digest import organisation_codes, organisation_digest
+
+    if (not_lead := programme_only("partner-digest", acting_for)) is not None:
+        return not_lead
 
     def call(settings: Settings) -> list[tuple[str, str]]:
         uow = app.unit_of_work(settings)

@@ -138,6 +138,22 @@ def run_retention(settings: Settings, as_of: date, *, dry_run: bool = False) -> 
     return report
 
 
+def candidate_identifiers(settings: Settings, candidate: str) -> list[str]:
+    """What names a candidate in a Prefect run's parameters (read before an erasure wipes it): their
+    email, their full name and their journeys' references. Empty if there is no such candidate."""
+    from sqlalchemy import select
+
+    from lifecycle.persistence.models import Candidate, Journey
+
+    uow = unit_of_work(settings)
+    with uow:
+        found = uow.session.get(Candidate, parse_ref(candidate, "C"))
+        if found is None:
+            return []
+        journeys = uow.session.scalars(select(Journey.id).where(Journey.candidate_id == found.id))
+        return [found.email, f"{found.first_name} {found.last_name}", *(f"J-{j:06d}" for j in journeys)]
+
+
 def erase_candidate(settings: Settings, who: Actor, candidate: str, *, everywhere: bool = False) -> PurgeReport:
     """An erasure request: the candidate's personal data, and every message about them (`everywhere`,
     for the programme lead: every organisation's record of the person)."""

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     retention_dbs_months: int = Field(
         default=6, ge=1, le=24, description="DBS disclosure details after the decision"
     )
+    retention_prefect_run_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="Prefect flow runs (their parameters, logs and artifacts) after they were due to start",
+    )  # fmt: skip
     organisation: str | None = Field(
         default=None,
         description="the organisation the actor acts for (its code); unset or `*`: the programme lead, every journey",

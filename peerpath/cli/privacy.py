@@ -79,13 +79,40 @@ def erase_cmd(
     from peerpath import app as root
 
     ctx = context()
+    named = root.candidate_identifiers(ctx.settings, candidate)
     report = root.erase_candidate(ctx.settings, ctx.actor, candidate, everywhere=everywhere)
+    runs = erase_prefect_runs(named)
     if as_json:
-        return print_json(report.__dict__)
+        return print_json({**report.__dict__, "prefect_runs_deleted": runs})
     typer.echo(
         f"{candidate.strip().upper()} erased"
         + (f" ({report.candidates_anonymised} record(s))" if everywhere else "")
         + f": name and email; {report.special_category_records} special-category note(s); "
         f"{report.reasons_redacted} free-text reason(s) redacted; messages about {len(report.journeys)} "
-        f"journey(s) forgotten ({', '.join(report.journeys)}). The journeys stay as anonymous history."
+        f"journey(s) forgotten ({', '.join(report.journeys)}); {runs or 0} Prefect run(s) naming them deleted. "
+        "The journeys stay as anonymous history."
     )
+    if runs is None:
+        typer.echo(
+            "Prefect API not reachable: the runs naming them were not deleted; delete them in the Prefect UI "
+            f"(search {candidate.upper()}'s journeys) or let the {ctx.settings.retention_prefect_run_days}-day "
+            "retention remove them",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def erase_prefect_runs(named: list[str]) -> int | None:
+    """The erased person's Prefect runs, when a Prefect API is configured (PREFECT_API_URL); None if it
+    is configured but cannot be reached (the erasure itself is done and stays done)."""
+    import asyncio
+    import os
+
+    if not named or not os.environ.get("PREFECT_API_URL"):
+        return 0
+    from flows.prefect_retention import forget_runs_naming
+
+    try:
+        return asyncio.run(forget_runs_naming(named))
+    except Exception:  # noqa: BLE001 - any failure to reach Prefect reads the same: try again
+        return None

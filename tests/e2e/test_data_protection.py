@@ -341,13 +341,13 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
         monkeypatch.setenv("PEERPATH_SMTP_HOST", host)
         monkeypatch.setenv("PEERPATH_SMTP_PORT", str(port))
         monkeypatch.setenv("PEERPATH_SMTP_SECURITY", "none")
-        week = SweepOptions(as_of=today + timedelta(days=7))
+        week = SweepOptions(acting_for="*", as_of=today + timedelta(days=7))
         states.append(asyncio.run(nightly_sweep(week, return_state=True)))
     states.append(
-        asyncio.run(preview_sweep(SweepOptions(as_of=today + timedelta(days=14)), return_state=True))
+        asyncio.run(preview_sweep(SweepOptions(acting_for="*", as_of=today + timedelta(days=14)), return_state=True))
     )
-    states.append(asyncio.run(partner_digest(return_state=True)))
-    states.append(asyncio.run(programme_report(ReportOptions(simulations=100), return_state=True)))
+    states.append(asyncio.run(partner_digest("*", return_state=True)))
+    states.append(asyncio.run(programme_report(ReportOptions(acting_for="*", simulations=100), return_state=True)))
     assert all(s.is_completed() for s in states), [(s.name, s.message) for s in states]
     from prefect.logging.handlers import APILogHandler
 

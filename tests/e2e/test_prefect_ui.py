@@ -149,7 +149,7 @@ def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(
             page.get_by_role("textbox", name="Journey", exact=True).fill(ref)
             choose(page, re.compile(r"^Select (Check|CheckKind)$"), "dbs")
             choose(page, re.compile(r"^Select (Status|CheckStatus)$"), "cleared")
-            page.get_by_role("textbox", name=re.compile(r"^Acting As")).fill(ACTING_AS)
+            page.get_by_role("textbox", name=re.compile(r"^Acting As", re.IGNORECASE)).fill(ACTING_AS)
             # Required, no default: whom the coordinator acts for (an organisation code, or * for the lead).
             page.get_by_role("textbox", name=re.compile(r"^Acting For", re.IGNORECASE)).fill(employer)
             expect(page.get_by_role("switch", name="Enforce Parameter Schema")).to_be_checked()
@@ -180,6 +180,7 @@ def test_a_coordinator_records_a_dbs_check_from_the_prefect_ui(
                 f" in {time.monotonic() - clicked:.1f} s"
             )
             assert finished["state_type"] == "COMPLETED", f"{finished['state']}\n{served.log_tail()}"
+            assert finished["state"]["message"] == f"{ref.upper()}: dbs cleared", "the run says what it did"
             after = show(served.database_url, ref)
             assert check_status(after, "dbs") == "cleared"
             assert (after["timeline"][-1]["what"], after["timeline"][-1]["actor"]) == (

@@ -24,6 +24,8 @@ from tests.e2e.prefect_server import (
     wait_for_run,
 )
 
+ACTING_AS = "Sam Okafor-Reyes (coordinator, NMH)"  # every form says who fills it: no default
+
 
 def create_run_as_the_ui_does(served: Served, name: str, parameters: dict[str, Any]) -> tuple[str, float]:
     """What the UI's custom-run form posts on Submit: the parameters, schema enforced, scheduled now."""
@@ -48,7 +50,7 @@ def test_a_coordinators_run_records_the_check(served: Served) -> None:
         served,
         "record-check-result/coordinator",
         # the journey's employer records its own candidate's check (a partner acting for itself)
-        {"check": {"journey": ref, "check": "dbs", "status": "cleared", "acting_for": before["employer"]}},
+        {"check": {"journey": ref, "check": "dbs", "status": "cleared", "acting_as": ACTING_AS, "acting_for": before["employer"]}},
     )
     run = wait_for_run(served, run_id)
     print(
@@ -60,7 +62,7 @@ def test_a_coordinators_run_records_the_check(served: Served) -> None:
     after = show(served.database_url, ref)
     assert check_status(after, "dbs") == "cleared"
     assert after["timeline"][-1]["what"] == "check dbs: cleared"
-    assert after["timeline"][-1]["actor"] == "coordinator (Prefect)"
+    assert after["timeline"][-1]["actor"] == ACTING_AS, "who filled the form, never a default"
     others = [c for c in after["checks"] if c["check"] != "dbs"]
     assert others == [c for c in before["checks"] if c["check"] != "dbs"]
     assert after["state"] == "checks"
@@ -73,7 +75,7 @@ def test_a_refused_action_ends_failed_with_the_one_line_reason(served: Served) -
     run_id, clicked = create_run_as_the_ui_does(
         served,
         "apply-trigger/coordinator",
-        {"action": {"journey": ref, "trigger": "clear", "acting_for": "*"}},
+        {"action": {"journey": ref, "trigger": "clear", "acting_as": ACTING_AS, "acting_for": "*"}},
     )
     run = wait_for_run(served, run_id)
     print(
@@ -82,6 +84,7 @@ def test_a_refused_action_ends_failed_with_the_one_line_reason(served: Served) -
     )
 
     assert run["state_type"] == "FAILED", f"{run['state']}\n{served.log_tail()}"
+    assert run["state"]["name"] == "Refused", "a refusal reads apart from a crash"
     message = run["state"]["message"]
     assert message.startswith(f"cannot clear {ref}: not allowed from applied (allowed: "), message
     assert "\n" not in message and "Traceback" not in message
@@ -100,7 +103,7 @@ def test_a_form_that_breaks_the_parameter_schema_creates_no_run(served: Served) 
     response = post_api(
         f"{served.api_url}/deployments/{dep['id']}/create_flow_run",
         json={"parameters": {"check": {"journey": "J-000001", "check": "horoscope", "status": "cleared",
-                                       "acting_for": "*"}},
+                                       "acting_as": ACTING_AS, "acting_for": "*"}},
               "enforce_parameter_schema": True},
         timeout=10,
     )  # fmt: skip
@@ -113,7 +116,7 @@ def test_a_form_that_does_not_say_whom_the_coordinator_acts_for_creates_no_run(s
     dep = deployment(served.api_url, "apply-trigger/coordinator")
     count = post_api(f"{served.api_url}/flow_runs/count", json={}, timeout=10).json()
     for acting_for in (None, "", "MIND N"):
-        action = {"journey": "J-000001", "trigger": "shortlist"} | (
+        action = {"journey": "J-000001", "trigger": "shortlist", "acting_as": ACTING_AS} | (
             {} if acting_for is None else {"acting_for": acting_for}
         )
         response = post_api(
@@ -139,7 +142,7 @@ def test_acting_for_a_partner_on_another_organisations_journey_ends_failed_and_c
     run_id, _ = create_run_as_the_ui_does(
         served,
         "apply-trigger/coordinator",
-        {"action": {"journey": ref, "trigger": "shortlist", "acting_for": outsider.lower()}},
+        {"action": {"journey": ref, "trigger": "shortlist", "acting_as": ACTING_AS, "acting_for": outsider.lower()}},
     )
     run = wait_for_run(served, run_id)
 

@@ -8,6 +8,7 @@ and the telemetry switches first.
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ LONDON = "Europe/London"
 
 # (flow name, deployment name, entrypoint) -> (concurrency limit, (cron, timezone, active)...): what must hold in both places.
 Key = tuple[str, str, str]
-Spec = tuple[int | None, tuple[tuple[str, str, bool], ...]]
+Spec = tuple[int | None, tuple[tuple[str, str, bool, str], ...]]  # (cron, timezone, active, parameters as JSON)
 
 
 def _entrypoint(flow: Any) -> str:
@@ -40,7 +41,10 @@ def python_deployments() -> dict[Key, Spec]:
     for flow, name, schedule, limit in DEPLOYMENTS:
         key = (flow.name, name, _entrypoint(flow))
         assert key not in found, f"{key} declared twice in flows/deployments.py"
-        crons = () if schedule is None else ((schedule.cron, schedule.timezone, schedule.active),)
+        crons = (
+            () if schedule is None
+            else ((schedule.cron, schedule.timezone, schedule.active, json.dumps(schedule.parameters, sort_keys=True)),)
+        )  # fmt: skip
         found[key] = (limit, crons)
     return found
 
@@ -61,10 +65,11 @@ def yaml_deployments() -> dict[Key, Spec]:
         key = (flow.name, entry["name"], entry["entrypoint"])
         assert key not in found, f"{key} declared twice in prefect.yaml"
         crons = tuple(
-            (s["cron"], s.get("timezone"), s.get("active", True)) for s in entry.get("schedules") or []
+            (s["cron"], s.get("timezone"), s.get("active", True), json.dumps(s.get("parameters", {}), sort_keys=True))
+            for s in entry.get("schedules") or []
         )
         assert all(
-            set(s) <= {"cron", "timezone", "active", "day_or"} for s in entry.get("schedules") or []
+            set(s) <= {"cron", "timezone", "active", "day_or", "parameters"} for s in entry.get("schedules") or []
         ), entry
         found[key] = (entry.get("concurrency_limit"), crons)
     return found
@@ -97,11 +102,11 @@ def test_both_files_declare_the_same_concurrency_limits_and_schedules() -> None:
 def test_the_nightly_sweep_runs_one_at_a_time_at_half_past_two_london_time() -> None:
     nightly = ("nightly-sweep", "nightly", "flows/sweep.py:nightly_sweep")
     for declared in (python_deployments(), yaml_deployments()):
-        assert declared[nightly] == (1, (("30 2 * * *", LONDON, True),))
+        assert declared[nightly] == (1, (("30 2 * * *", LONDON, True, '{"options": {"acting_for": "*"}}'),))
         # the scale-out alternative has the same schedule, inactive until an operator swaps them, and runs alone
         assert declared[("sweep-by-organisation", "nightly", "flows/sweep.py:sweep_by_organisation")] == (
             1,
-            (("30 2 * * *", LONDON, False),),
+            (("30 2 * * *", LONDON, False, '{"acting_for": "*"}'),),
         )
 
 
@@ -156,7 +161,7 @@ def test_every_schedule_is_london_time_and_avoids_the_hour_the_clocks_change() -
     assert (
         len(crons) == 10
     )  # nightly, its inactive scale-out twin, every-5-minutes, two weeklies: in each file
-    for cron, timezone, _active in crons:
+    for cron, timezone, _active, _parameters in crons:
         assert timezone == LONDON, cron
         minute, hour, *_ = cron.split()
         hours = _hours(hour)

@@ -121,8 +121,10 @@ def last_event(url: str, jid: int) -> Event:
 
 
 def assert_refused(state: Any, prefix: str) -> str:
-    """A refusal: the run Failed (not Crashed), the domain's one-line reason as its message."""
+    """A refusal: the run Failed (not Crashed) in a state named Refused, the domain's one-line reason as
+    its message."""
     assert state.is_failed(), f"expected a Failed run, got {state!r}"
+    assert state.name == "Refused", f"a refusal must read apart from a crash: {state!r}"
     message = state.message or ""
     assert message.startswith(prefix), f"{message!r} does not start with {prefix!r}"
     assert "\n" not in message and "Traceback" not in message, message
@@ -246,8 +248,8 @@ EXPECTED_FORMS: dict[str, dict[str, tuple[str, Any]]] = {
     "pause_or_resume": {"journey": TEXT, "action": ("enum", ["pause", "resume"]), "reason": TEXT},
     "withdraw": {"journey": TEXT, "reason": TEXT},
     "import_applicants": {"csv_content": TEXT},
-    "nightly_sweep": {"as_of": DATE, "organisation": TEXT},
-    "preview_sweep": {"as_of": DATE, "organisation": TEXT},
+    "nightly_sweep": {"acting_for": TEXT, "as_of": DATE, "organisation": TEXT},
+    "preview_sweep": {"acting_for": TEXT, "as_of": DATE, "organisation": TEXT},
 }  # fmt: skip
 REQUIRED = {
     "register_applicant": {"first_name", "last_name", "email", "pathway", "employer"},
@@ -260,8 +262,8 @@ REQUIRED = {
     "pause_or_resume": {"journey", "action"},
     "withdraw": {"journey"},
     "import_applicants": {"csv_content"},
-    "nightly_sweep": set(),
-    "preview_sweep": set(),
+    "nightly_sweep": {"acting_for"},
+    "preview_sweep": {"acting_for"},
 }
 
 
@@ -282,8 +284,9 @@ def test_every_form_has_its_fields_with_dropdowns_and_date_pickers(flow_name: st
     if flow_name in ACTIONS:
         expected["acting_as"] = ("string", None)
         expected["acting_for"] = ("string", None)
-        # whom the coordinator acts for: no default, since it decides what they may see and change
-        required.add("acting_for")
+        # whom the coordinator acts for and who they are: no default, since the first decides what
+        # they may see and change and the second is what the audit trail records
+        required |= {"acting_for", "acting_as"}
     assert set(model["properties"]) == set(expected), flow_name
     for name, want in expected.items():
         node, _ = _field(schema, model, name)
@@ -305,7 +308,9 @@ def test_every_coordinator_action_takes_one_flat_form_with_help_and_acting_as(fl
         node, _ = _field(schema, model, name)
         assert node.get("type") != "object" and "properties" not in node, f"{flow_name}.{name} is nested"
     acting, optional = _field(schema, model, "acting_as")
-    assert acting["default"] == "coordinator (Prefect)" and acting.get("description"), acting
+    assert not optional and "default" not in acting and "acting_as" in model.get("required", []), acting
+    assert acting.get("title") == "Acting as" and acting.get("description"), acting
+    assert list(model["properties"])[:2] == ["acting_for", "acting_as"], "who acts, for whom, first"
     acting_for, optional = _field(schema, model, "acting_for")
     assert not optional and "default" not in acting_for and "acting_for" in model.get("required", [])
     assert acting_for.get("title") == "Acting for" and acting_for.get("description"), acting_for
@@ -320,17 +325,26 @@ def test_every_coordinator_action_takes_one_flat_form_with_help_and_acting_as(fl
         assert re.fullmatch(ref["pattern"], "J-000123") and not re.fullmatch(ref["pattern"], "C-000123")
 
 
-def test_the_other_flows_take_plain_optional_parameters() -> None:
+def test_the_programme_jobs_say_who_runs_them_and_their_schedules_act_for_the_lead() -> None:
+    from flows.deployments import DEPLOYMENTS
+
     digest = _flow("partner_digest").parameters.model_dump()
     node = digest["properties"]["organisation"]
-    assert {b.get("type") for b in node["anyOf"]} == {"string", "null"} and node["default"] is None
+    assert node["type"] == "string" and node["default"] == "", node
+    assert digest["required"] == ["acting_for"]
     dispatch = _flow("dispatch_outbox").parameters.model_dump()
     assert {b.get("type") for b in dispatch["properties"]["limit"]["anyOf"]} == {"integer", "null"}
     by_org = _flow("sweep_by_organisation").parameters.model_dump()
     assert {b.get("format") for b in by_org["properties"]["as_of"]["anyOf"]} >= {"date"}
+    assert by_org["required"] == ["acting_for"]
     for name in ("nightly_sweep", "preview_sweep"):
-        whole = _flow(name).parameters.model_dump()
-        assert whole.get("required", []) == [], f"{name} must run from its schedule with no parameters"
+        _, model, _ = _model(name)
+        assert model["required"] == ["acting_for"], f"{name}: who runs it is never a default"
+    for flow, _, schedule, _ in DEPLOYMENTS:
+        if schedule is not None and flow.name != "dispatch-outbox":
+            params = schedule.parameters
+            acting = params.get("options", params).get("acting_for")
+            assert acting == "*", f"{flow.name}'s schedule must act for the programme lead: {params}"
 
 
 def test_every_deployment_carries_its_flow_s_schema_and_no_retries() -> None:
@@ -438,8 +452,14 @@ def test_register_applicant_creates_a_journey(demo_db: str) -> None:
     )
     state = run(register_applicant, form)
     assert state.is_completed(), state
-    ref = state.result()
-    assert re.fullmatch(r"J-\d{6}", ref), ref
+    line = state.result()
+    match = re.fullmatch(r"(J-\d{6}) registered: HIV peer support pathway, employed by POSV", line)
+    assert match, line
+    ref = match[1]
+    assert state.message == line, "the run's state says what it did, in the list of runs too"
+    (artifact,) = artifacts(state.state_details.flow_run_id)
+    assert artifact.type == "markdown" and artifact.data.strip() == line, artifact.data
+    assert_no_candidate_details(artifact.data + line, [("Ottoline", "Quenby", "ottoline.quenby@example.com")])
     created = journey(demo_db, int(ref[2:]))
     assert (created.state, created.pathway_id, created.applied_on) == (
         State.APPLIED,
@@ -642,9 +662,15 @@ def test_import_applicants_imports_every_row_of_a_good_file(demo_db: str) -> Non
             acting_for=ACTING_FOR,
         ),
     )
-    assert state.is_completed() and state.result() == "imported 2 applicant(s)", state
+    assert state.is_completed() and state.result() == "imported 2 applicants", state
+    assert state.message == "imported 2 applicants"
     after = row_counts(demo_db)
     assert after["journeys"] == before["journeys"] + 2
+    (artifact,) = artifacts(state.state_details.flow_run_id)
+    refs = REF.findall(artifact.data)
+    assert artifact.data.startswith("imported 2 applicants\n") and len(refs) == 2, artifact.data
+    assert all(journey(demo_db, int(ref[2:])).state is State.APPLIED for ref in refs)
+    assert_no_candidate_details(artifact.data, candidates(demo_db))
     with session(demo_db) as s:
         emails = set(s.scalars(select(Candidate.email).where(Candidate.email.like("%@example.com"))))
         assert {"perpetua.fairbrass@example.com", "lucan.mowbray@example.com"} <= emails
@@ -733,7 +759,7 @@ def test_refusals_carry_the_service_s_reason(
         k: journeys_in(demo_db, State(v[1:-1]))[0][0] if v.startswith("{") else v for k, v in form.items()
     }
     before = row_counts(demo_db)
-    assert_refused(run(flow, model(**filled, acting_for=ACTING_FOR)), prefix)
+    assert_refused(run(flow, model(**filled, acting_as=ACTING_AS, acting_for=ACTING_FOR)), prefix)
     assert row_counts(demo_db) == before
 
 
@@ -797,7 +823,7 @@ def check_the_sweep_sent_everything(demo_db: str, mail: Path) -> None:
     from flows.sweep import nightly_sweep
     from notifications.models import OutboxMessage, OutboxStatus
 
-    state = run(nightly_sweep, SweepOptions())
+    state = run(nightly_sweep, SweepOptions(acting_for="*"))
     assert state.is_completed(), state
     result = state.result()
     with session(demo_db) as s:
@@ -810,7 +836,7 @@ def check_the_sweep_sent_everything(demo_db: str, mail: Path) -> None:
     (summary,) = artifacts(state.state_details.flow_run_id, "sweep-summary-all")
     assert f"email: {len(statuses)} sent, 0 to retry, 0 given up" in summary.data
 
-    again = run(nightly_sweep, SweepOptions())  # the same night twice: nothing new, nothing resent
+    again = run(nightly_sweep, SweepOptions(acting_for="*"))  # the same night twice: nothing new, nothing resent
     assert again.is_completed() and again.result()["actions"] == 0 and again.result()["sent"] == 0, again
     assert len(list(mail.glob("*.eml"))) == len(statuses)
 
@@ -859,7 +885,7 @@ def test_without_smtp_settings_the_sweep_completes_reports_and_leaves_the_email_
     from flows.sweep import nightly_sweep
     from notifications.models import OutboxMessage, OutboxStatus
 
-    state = run(nightly_sweep, SweepOptions(as_of=london_today()))
+    state = run(nightly_sweep, SweepOptions(acting_for="*", as_of=london_today()))
     assert state.is_completed(), state
     result = state.result()
     with session(demo_db) as s:
@@ -888,7 +914,7 @@ def test_a_sweep_for_one_organisation_reports_under_its_own_key(demo_db: str) ->
     from flows.parameters import SweepOptions
     from flows.sweep import nightly_sweep
 
-    state = run(nightly_sweep, SweepOptions(organisation="MIND-N"))
+    state = run(nightly_sweep, SweepOptions(acting_for="*", organisation="MIND-N"))
     assert state.is_completed(), state
     (artifact,) = artifacts(state.state_details.flow_run_id, "sweep-mind-n")
     rows = table(artifact)
@@ -900,7 +926,7 @@ def test_the_preview_writes_nothing_and_shows_what_would_be_sent(demo_db: str) -
     from flows.sweep import preview_sweep
 
     before = row_counts(demo_db)
-    state = run(preview_sweep, SweepOptions())
+    state = run(preview_sweep, SweepOptions(acting_for="*"))
     assert state.is_completed(), state
     assert row_counts(demo_db) == before, "the dry run wrote to the database"
     would_send = state.result()["would_send"]
@@ -934,7 +960,7 @@ def test_the_partner_digest_shows_each_organisation_only_its_own_people(demo_db:
     from rules.persistence import Escalation
 
     app.run_sweep(Settings(), london_today())  # opens the escalations the digest lists
-    state = run(partner_digest)
+    state = run(partner_digest, "*")
     assert state.is_completed(), state
     with session(demo_db) as s:
         codes = sorted(s.scalars(select(Organisation.code)))
@@ -995,14 +1021,17 @@ def test_a_bad_setting_fails_the_run_in_one_line_naming_it(
     from flows.sweep import partner_digest
 
     monkeypatch.setenv("PEERPATH_SMTP_PORT", "99999999")
-    message = assert_refused(run(partner_digest), "invalid setting PEERPATH_SMTP_PORT")
+    state = run(partner_digest, "*")
+    assert state.is_failed() and state.name == "Failed", f"a set-up fault, not a refusal: {state!r}"
+    message = state.message or ""
+    assert message.startswith("invalid setting PEERPATH_SMTP_PORT") and "\n" not in message, message
     assert "99999999" not in message, "the value is not repeated: it could be a password"
 
 
 def test_a_digest_for_an_unknown_organisation_is_refused(demo_db: str) -> None:
     from flows.sweep import partner_digest
 
-    assert_refused(run(partner_digest, "NOPE"), "unknown organisation 'NOPE'")
+    assert_refused(run(partner_digest, "*", "NOPE"), "unknown organisation 'NOPE'")
 
 
 @pytest.mark.parametrize(
@@ -1010,7 +1039,6 @@ def test_a_digest_for_an_unknown_organisation_is_refused(demo_db: str) -> None:
     [
         ("nightly_sweep", {"organisation": "NOPE"}, "unknown organisation 'NOPE'"),
         ("preview_sweep", {"organisation": "NOPE"}, "unknown organisation 'NOPE'"),
-        ("dispatch_outbox", None, "no SMTP server configured"),
     ],
 )
 def test_a_refused_sweep_fails_with_the_reason(
@@ -1018,7 +1046,7 @@ def test_a_refused_sweep_fails_with_the_reason(
 ) -> None:
     from flows.parameters import SweepOptions
 
-    state = run(_flow(flow_name), *([] if args is None else [SweepOptions(**args)]))
+    state = run(_flow(flow_name), *([] if args is None else [SweepOptions(acting_for="*", **args)]))
     assert_refused(state, prefix)
 
 
@@ -1032,6 +1060,281 @@ def test_a_date_given_as_text_reaches_the_service_as_a_date(demo_db: str) -> Non
     from flows.sweep import preview_sweep
 
     day = london_today() + timedelta(days=7)
-    state = run(preview_sweep, {"as_of": day.isoformat()})
+    state = run(preview_sweep, {"acting_for": "*", "as_of": day.isoformat()})
     assert state.is_completed(), state
     assert state.result()["as_of"] == day.isoformat()  # `as_of.isoformat()` ran: a date, not a string
+
+
+def test_a_refusal_is_named_refused_and_a_crash_is_not(demo_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list of runs tells a business refusal (Refused, its reason) from a crash (Failed)."""
+    from flows.actions import apply_trigger
+    from flows.parameters import ApplyTrigger
+
+    ref, _ = journeys_in(demo_db, State.APPLIED)[0]
+    form = ApplyTrigger(journey=ref, trigger=Trigger.CLEAR, acting_as=ACTING_AS, acting_for=ACTING_FOR)
+    refusal = run(apply_trigger, form)
+    assert_refused(refusal, f"cannot clear {ref}")
+    assert flow_run(refusal.state_details.flow_run_id).state.name == "Refused", "as the API stores it"
+    assert artifacts(refusal.state_details.flow_run_id) == [], "a refusal leaves no result artifact"
+
+    from commands import actions as c
+    from commands import handlers
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug, not a refusal")
+
+    monkeypatch.setitem(handlers.HANDLERS, c.ApplyTrigger, broken)
+    crash = run(apply_trigger, form)
+    assert crash.is_failed() and crash.name == "Failed", crash
+
+
+def test_every_action_ends_with_its_one_line_result_and_an_artifact(demo_db: str) -> None:
+    from flows.actions import apply_trigger
+    from flows.parameters import ApplyTrigger
+
+    ref, _ = journeys_in(demo_db, State.APPLIED)[0]
+    state = run(
+        apply_trigger,
+        ApplyTrigger(journey=ref, trigger=Trigger.SHORTLIST, acting_as=ACTING_AS, acting_for=ACTING_FOR),
+    )
+    assert state.is_completed() and state.message == f"{ref}: shortlisted" == state.result(), state
+    (artifact,) = artifacts(state.state_details.flow_run_id)
+    assert artifact.data.strip() == f"{ref}: shortlisted"
+
+
+def test_dispatch_without_smtp_settings_completes_saying_how_many_wait(demo_db: str) -> None:
+    from flows.sweep import dispatch_outbox
+    from notifications.models import OutboxMessage, OutboxStatus
+    from peerpath import app
+    from peerpath.settings import Settings
+
+    queued = app.run_sweep(Settings(), london_today()).messages
+    assert queued > 0
+    state = run(dispatch_outbox)
+    assert state.is_completed(), state
+    assert state.message == f"no SMTP server configured: {queued} messages queued"
+    assert state.result()["queued"] == queued and state.result()["sent"] == 0
+    with session(demo_db) as s:
+        assert set(s.scalars(select(OutboxMessage.status))) == {OutboxStatus.PENDING}
+
+
+@pytest.mark.parametrize("flow_name", ["nightly_sweep", "preview_sweep", "sweep_by_organisation"])
+@pytest.mark.parametrize("day", ["9999-12-31", "1999-12-31"])
+def test_a_sweep_as_of_a_date_out_of_range_is_refused_and_writes_nothing(
+    demo_db: str, flow_name: str, day: str
+) -> None:
+    """As the CLI refuses it: the form's date is checked before anything is written."""
+    before = row_counts(demo_db)
+    params = (
+        {"acting_for": "*", "as_of": day}
+        if flow_name == "sweep_by_organisation"
+        else {"options": {"acting_for": "*", "as_of": day}}
+    )
+    state = asyncio.run(_flow(flow_name)(**params, return_state=True))  # as a deployment hands them over
+    assert state.is_failed(), state
+    assert f"{day} is out of range (2000-01-01 to 2100-12-31)" in (state.message or ""), state.message
+    assert row_counts(demo_db) == before
+
+
+def test_a_form_date_out_of_range_is_refused_before_anything_runs() -> None:
+    from pydantic import ValidationError
+
+    from flows.parameters import RecordSupervision, SweepOptions
+
+    for bad in ("9999-12-31", "1900-01-01"):
+        with pytest.raises(ValidationError, match="out of range"):
+            SweepOptions.model_validate({"acting_for": "*", "as_of": bad})
+        with pytest.raises(ValidationError, match="out of range"):
+            RecordSupervision.model_validate(
+                {"journey": "J-000001", "kind": "peer", "due_on": bad, "acting_as": ACTING_AS, "acting_for": "*"}
+            )
+    assert SweepOptions.model_validate({"acting_for": "*", "as_of": "2100-12-31"}).as_of is not None
+
+
+def test_a_sweep_as_of_a_future_date_never_purges_early(demo_db: str) -> None:
+    """Retention runs as of today at the latest: a sweep as of next year purges nothing extra."""
+    from flows.parameters import SweepOptions
+    from flows.sweep import nightly_sweep
+    from peerpath import app
+    from peerpath.settings import Settings
+
+    due_today = app.run_retention(Settings(), london_today(), dry_run=True)
+    due_next_year = app.run_retention(Settings(), london_today() + timedelta(days=800), dry_run=True)
+    assert len(due_next_year.journeys) > len(due_today.journeys), "the demo must have something to purge later"
+    state = run(nightly_sweep, SweepOptions(acting_for="*", as_of=london_today() + timedelta(days=800)))
+    assert state.is_completed(), state
+    summary = next(a.data for a in artifacts(state.state_details.flow_run_id) if a.type == "markdown")
+    assert (
+        f"retention: {due_today.dbs_disclosures} DBS disclosure(s) purged, "
+        f"{due_today.candidates_anonymised} unsuccessful candidate(s) anonymised" in summary
+    ), summary
+
+
+@pytest.mark.parametrize("flow_name", list(EXPECTED_FORMS))
+def test_every_field_has_a_human_title_and_free_text_has_no_none_toggle(flow_name: str) -> None:
+    """The UI shows a field's title as its label, and an `X | None` field as a "None" type toggle."""
+    schema, model, _ = _model(flow_name)
+    for name in model["properties"]:
+        node, optional = _field(schema, model, name)
+        title = node.get("title") or ""
+        assert title and title[0].isupper() and "_" not in title, f"{flow_name}.{name}: {title!r}"
+        assert title != name.replace("_", " ").title() or " " not in title, (
+            f"{flow_name}.{name}: {title!r} is pydantic's generated title, not a human one"
+        )
+        if node.get("type") == "string" and "format" not in node and "enum" not in node:
+            assert not optional, f"{flow_name}.{name}: a text field with a None toggle"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("journey", "C-000001"), ("team", "TEAM ONE"), ("team", "t@1"), ("acting_for", "MIND N")],
+)
+def test_codes_and_references_are_checked_as_the_cli_checks_them(field: str, value: str) -> None:
+    from pydantic import ValidationError
+
+    from flows.parameters import PlaceInTeam
+
+    form = {"journey": "J-000001", "team": "T1", "acting_as": ACTING_AS, "acting_for": "*"} | {field: value}
+    with pytest.raises(ValidationError, match=field):
+        PlaceInTeam.model_validate(form)
+
+
+@pytest.mark.parametrize("flow_name", ["nightly_sweep", "preview_sweep", "partner_digest", "sweep_by_organisation", "programme_report"])
+def test_a_programme_job_is_refused_to_anyone_but_the_programme_lead(demo_db: str, flow_name: str) -> None:
+    """A partner runs nothing across organisations: not a partition of the sweep, not the preview, not the
+    digests or the programme report (and nothing is written first)."""
+    from flows import reports
+
+    flow = getattr(reports, flow_name) if flow_name == "programme_report" else _flow(flow_name)
+    before = row_counts(demo_db)
+    for organisation in ("MIND-N", ""):
+        params: dict[str, Any] = {"acting_for": "MIND-N"}
+        if flow_name in ("nightly_sweep", "preview_sweep"):
+            params = {"options": {**params, "organisation": organisation}}
+        elif flow_name == "programme_report":
+            params = {"options": {**params, "simulations": 100} | ({"organisation": organisation} if organisation else {})}
+        elif flow_name == "partner_digest":
+            params["organisation"] = organisation
+        state = asyncio.run(flow(**params, return_state=True))
+        assert_refused(state, "only the programme lead (acting for *) may run ")
+    assert row_counts(demo_db) == before
+    assert not list(Path().glob("var/reports/*")), "a refused report writes no file"
+
+
+def test_the_nightly_sweep_deletes_prefect_runs_past_their_retention(demo_db: str) -> None:
+    """A run's parameters, logs and artifacts hold what the form was given: after 30 days (the
+    default) the retention job deletes the run and its artifacts through the Prefect API."""
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterId
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Scheduled
+
+    from flows.actions import withdraw
+    from flows.parameters import SweepOptions
+    from flows.sweep import nightly_sweep
+
+    sentinel = "Zanzibar Quillfeather"
+    now = datetime.now(UTC)
+
+    async def seed() -> tuple[UUID, UUID, UUID]:
+        async with get_client() as client:
+            old = await client.create_flow_run(
+                withdraw, parameters={"withdrawal": {"journey": "J-000001", "reason": sentinel}},
+                state=Scheduled(scheduled_time=now - timedelta(days=31)),
+            )  # fmt: skip
+            recent = await client.create_flow_run(
+                withdraw, parameters={"withdrawal": {"journey": "J-000002", "reason": sentinel}},
+                state=Scheduled(scheduled_time=now - timedelta(days=29)),
+            )  # fmt: skip
+            artifact = await client.create_artifact(
+                ArtifactCreate(type="markdown", data=sentinel, flow_run_id=old.id)
+            )
+            return old.id, recent.id, artifact.id
+
+    old, recent, artifact = asyncio.run(seed())
+    state = run(nightly_sweep, SweepOptions(acting_for="*"))
+    assert state.is_completed(), state
+    summary = next(a.data for a in artifacts(state.state_details.flow_run_id) if a.type == "markdown")
+    assert "Prefect run(s) past their retention deleted" in summary, summary
+
+    async def check() -> None:
+        async with get_client() as client:
+            with pytest.raises(ObjectNotFound):
+                await client.read_flow_run(old)
+            left = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(id=ArtifactFilterId(any_=[artifact]))
+            )
+            assert left == [], "the old run's artifact outlived it"
+            assert (await client.read_flow_run(recent)).parameters["withdrawal"]["reason"] == sentinel
+            assert (await client.read_flow_run(state.state_details.flow_run_id)).id  # not itself
+
+    asyncio.run(check())
+
+
+def test_an_erasure_deletes_the_prefect_runs_that_name_the_person(
+    demo_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeded through the forms (the run's parameters, verbatim), then `peerpath erase`: the Prefect
+    API holds no run, parameter or artifact naming them; other people's runs stay."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+    from typer.testing import CliRunner
+
+    from flows.actions import pause_or_resume, register_applicant
+    from flows.parameters import PauseOrResume, RegisterApplicant
+    from peerpath.cli import app as cli_app
+
+    first = run(
+        register_applicant,
+        RegisterApplicant(
+            first_name="Zanzibar", last_name="Quillfeather", email="zanzibar.quillfeather@example.com",
+            pathway="hiv", employer="POSV", acting_as=ACTING_AS, acting_for="POSV",
+        ),
+    )  # fmt: skip
+    assert first.is_completed(), first
+    ref = REF.findall(first.result())[0]
+    paused = run(
+        pause_or_resume,
+        PauseOrResume(journey=ref, action="pause", reason="moving house", acting_as=ACTING_AS, acting_for="*"),
+    )
+    assert paused.is_completed(), paused
+    other_ref, _ = journeys_in(demo_db, State.APPLIED)[0]
+    other = run(
+        pause_or_resume,
+        PauseOrResume(journey=other_ref, action="pause", acting_as=ACTING_AS, acting_for="*"),
+    )
+    with session(demo_db) as s:
+        candidate = s.scalars(select(Journey.candidate_id).where(Journey.id == int(ref[2:]))).one()
+
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    result = CliRunner().invoke(cli_app, ["erase", f"C-{candidate:06d}"])
+    assert result.exit_code == 0, result.output
+    deleted = re.search(r"; (\d+) Prefect run\(s\) naming them deleted\.", result.output)
+    # at least the registration and the pause: other tests' demo copies reuse the same references
+    assert deleted and int(deleted[1]) >= 2, result.output
+
+    async def everything() -> str:
+        """Every run's id and parameters and every artifact's data, a page at a time."""
+        runs: list[Any] = []
+        found: list[Any] = []
+        async with get_client() as client:
+            while page := await client.read_flow_runs(limit=200, offset=len(runs)):
+                runs += page
+            while more := await client.read_artifacts(limit=200, offset=len(found)):
+                found += more
+        return " ".join(
+            [json.dumps(r.parameters, default=str) + str(r.id) for r in runs]
+            + [json.dumps(a.data, default=str) for a in found]
+        )
+
+    left = asyncio.run(everything()).casefold()
+    for sentinel in ("zanzibar", "quillfeather"):
+        assert sentinel not in left, f"{sentinel} still in Prefect"
+    # the registration and the pause, and their artifacts (other tests' demo copies reuse the reference)
+    for gone in (first, paused):
+        assert str(gone.state_details.flow_run_id) not in left
+        assert artifacts(gone.state_details.flow_run_id) == []
+    assert str(other.state_details.flow_run_id) in left, "someone else's run was deleted"
