@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
 
 from lifecycle.checks import DEFAULT_WAITING_ON, dbs_refusals, waiting_refusal
 from lifecycle.clock import london_date, utc_now
@@ -52,6 +54,8 @@ from lifecycle.states import (
     Workforce,
 )
 from lifecycle.validation import check_date_in_range, clean_code, clean_email, clean_text, parse_date
+
+E = TypeVar("E", bound=StrEnum)
 
 DONE_STATUSES = (CheckStatus.CLEARED, CheckStatus.FAILED, CheckStatus.WAIVED, CheckStatus.ADULT_FIRST_CLEAR)
 
@@ -597,21 +601,21 @@ def _record_effects(
     """The records a transition creates, from the pathway's plans."""
     if trigger is Trigger.ACCEPT_OFFER:
         existing = {c.kind for c in journey.checks}
-        for view in initial_checks(pathway):
-            if view.kind not in existing:
-                journey.checks.append(Check(kind=view.kind, status=view.status))
+        for check_view in initial_checks(pathway):
+            if check_view.kind not in existing:
+                journey.checks.append(Check(kind=check_view.kind, status=check_view.status))
     elif trigger is Trigger.START:
         existing_training = {t.module: t for t in journey.training}
-        for view in training_plan(pathway, ctx.today):
-            record = existing_training.get(view.module)
+        for training_view in training_plan(pathway, ctx.today):
+            record = existing_training.get(training_view.module)
             if record is None:
-                journey.training.append(TrainingRecord(module=view.module, due_on=view.due_on))
+                journey.training.append(TrainingRecord(module=training_view.module, due_on=training_view.due_on))
             elif record.due_on is None:  # recorded before the start: it is due from the start too
-                record.due_on = view.due_on
+                record.due_on = training_view.due_on
     elif trigger is Trigger.PLACE:
         journey.host_team = host
-        for view in review_plan(pathway, ctx.today):
-            journey.reviews.append(ProbationReview(name=view.name, due_on=view.due_on))
+        for review_view in review_plan(pathway, ctx.today):
+            journey.reviews.append(ProbationReview(name=review_view.name, due_on=review_view.due_on))
 
 
 def pause(uow: UnitOfWork, actor: Actor, ref: str, reason: str, *, at: datetime | None = None) -> State:
@@ -788,9 +792,10 @@ def record_check(
             check.waiting_on, check.waiting_since = None, None
             if status in DONE_STATUSES:
                 # The same result again (adding Update Service, say) keeps the date it was reached.
-                same = check.status is status and check.completed_on is not None
-                check.completed_on = check.completed_on if same and not dated else on
-                if check.requested_on and check.completed_on < check.requested_on:
+                kept = check.completed_on if check.status is status else None
+                completed_on = kept if kept is not None and not dated else on
+                check.completed_on = completed_on
+                if check.requested_on and completed_on < check.requested_on:
                     raise InvalidInput(
                         f"{kind.label} {status.value.replace('_', ' ')} on {check.completed_on} is before "
                         f"it was requested on {check.requested_on}"
@@ -1010,7 +1015,7 @@ def _review(journey: Journey, name: str) -> ProbationReview:
     return review
 
 
-def _enum(cls, value, what):  # type: ignore[no-untyped-def]
+def _enum(cls: type[E], value: E | str | None, what: str) -> E:
     """Parse a user-supplied enum value with a one-line error listing what is allowed."""
     if isinstance(value, cls):
         return value

@@ -6,7 +6,7 @@ that same entry. A session cannot be booked in the past."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import func, select
 
@@ -18,7 +18,7 @@ from lifecycle.persistence.uow import UnitOfWork
 from lifecycle.service import Actor, apply_trigger, authorise
 from lifecycle.states import ContactRole, State, SupervisionKind, Trigger
 from lifecycle.validation import check_date_in_range, clean_text
-from notifications.context import MessageContext
+from notifications.context import MessageContext, RecipientRole
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import MESSAGE_DOMAIN, new_message_id
 
@@ -108,7 +108,9 @@ def book(
             .where(Contact.organisation_id == org.id, Contact.role == ContactRole.COORDINATOR)
             .order_by(Contact.id)
         ).first()
-        recipients = [("candidate", journey.candidate.first_name, journey.candidate.email)]
+        recipients: list[tuple[RecipientRole, str, str]] = [
+            ("candidate", journey.candidate.first_name, journey.candidate.email)
+        ]
         team = journey.host_team
         if kind != "interview" and team and team.supervisor_name and team.supervisor_email:
             recipients.append(("host_supervisor", team.supervisor_name, team.supervisor_email))
@@ -184,9 +186,10 @@ def cancel(
             if email in seen:
                 continue
             seen.add(email)
-            previous = dict(context_data or {})
+            previous: dict[str, Any] = dict(context_data or {})  # an earlier MessageContext, as JSON
+            # the role it was invited as (MessageContext validates it)
             context = MessageContext(
-                recipient_name=person, recipient_role=role, candidate_first_name=journey.candidate.first_name,
+                recipient_name=person, recipient_role=cast(RecipientRole, role), candidate_first_name=journey.candidate.first_name,
                 journey_ref=journey.ref, subject=label, days=0, due_on=starts_at.date(), organisation_name=org.name,
                 contact_name=previous.get("contact_name"), contact_email=previous.get("contact_email"),
                 action="remind", reason="A booked session has been cancelled.", starts_at=starts_at,

@@ -30,8 +30,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, Table, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lifecycle.clock import utc_now
@@ -198,14 +199,17 @@ def renew(uow: UnitOfWork, lease: Lease, ids: list[int]) -> int:
     if not ids:
         return 0
     with uow:
-        count = uow.session.execute(
-            update(OUTBOX)
-            .where(
-                OUTBOX.c.id.in_(ids),
-                OUTBOX.c.lease_owner == lease.owner,
-                OUTBOX.c.status == OutboxStatus.SENDING,
-            )
-            .values(lease_until=lease.until())
+        count = cast(
+            CursorResult,
+            uow.session.execute(
+                update(OUTBOX)
+                .where(
+                    OUTBOX.c.id.in_(ids),
+                    OUTBOX.c.lease_owner == lease.owner,
+                    OUTBOX.c.status == OutboxStatus.SENDING,
+                )
+                .values(lease_until=lease.until())
+            ),
         ).rowcount
         uow.commit()
     return int(count or 0)
@@ -281,7 +285,7 @@ async def _send_all(
     return outcomes, (session_failure[0] if session_failure else None)
 
 
-OUTBOX = OutboxMessage.__table__  # Core updates: the ORM's bulk-update path costs more than the statement
+OUTBOX = cast(Table, OutboxMessage.__table__)  # Core updates: the ORM's bulk-update path costs more than the statement
 
 
 def _mine(item: Claimed):  # type: ignore[no-untyped-def]
@@ -335,7 +339,8 @@ def record(
             else:
                 values, dead = {"status": OutboxStatus.DEAD, "last_error": outcome.detail}, True
             values.update(lease_owner=None, lease_until=None)
-            if session.execute(update(OUTBOX).where(_mine(item)).values(**values)).rowcount != 1:
+            updated = cast(CursorResult, session.execute(update(OUTBOX).where(_mine(item)).values(**values)))
+            if updated.rowcount != 1:
                 result.discarded += 1
                 log.warning(
                     "outbox message %s: outcome %s from a claim that no longer holds it discarded "

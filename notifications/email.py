@@ -15,6 +15,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
 
 from lifecycle.errors import InvalidInput
 from lifecycle.validation import breaks_a_line
@@ -124,8 +125,9 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
     if not message.message_id.isascii():
         raise InvalidInput("cannot use a message id that is not ASCII")
     body = MIMEMultipart("alternative")
-    body.attach(MIMEText(rendered.text, "plain", UTF8_QP))
-    body.attach(MIMEText(rendered.html, "html", UTF8_QP))
+    # MIMEText takes a Charset as well as a name (it hands it to set_payload); typeshed says str only.
+    body.attach(MIMEText(rendered.text, "plain", UTF8_QP))  # type: ignore[arg-type]
+    body.attach(MIMEText(rendered.html, "html", UTF8_QP))  # type: ignore[arg-type]
     email: Message = body
     if message.invite and context.starts_at:
         # The calendar is the last alternative (text/calendar; method=REQUEST or CANCEL), as Outlook,
@@ -139,7 +141,7 @@ def build(message: OutgoingMessage, sender: Sender, now: datetime) -> Message:
 
 
 def _set_headers(
-    email: Message,
+    email: Message[Any, Any],  # a classic Message (str or Header values) or an EmailMessage (Address)
     message: OutgoingMessage,
     sender: Sender,
     now: datetime,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.orm import Session
 
 from lifecycle.clock import utc_now
@@ -189,8 +190,11 @@ def retry_all_dead(uow: UnitOfWork, *, since: datetime | None = None, scope: str
             stmt = stmt.where(OutboxMessage.claimed_at >= since)  # its last attempt: when it was given up
         if scope is not None:
             stmt = stmt.where(OutboxMessage.journey_id.in_(journeys_visible_to(scope)))
-        count = uow.session.execute(
-            stmt.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utc_now(), first_failed_at=None)
+        count = cast(
+            CursorResult,
+            uow.session.execute(
+                stmt.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utc_now(), first_failed_at=None)
+            ),
         ).rowcount
         uow.commit()
     return int(count or 0)
@@ -201,25 +205,32 @@ def forget_journeys(session: Session, journey_ids: list[int]) -> int:
     keep only that they were sent (no names, no addresses, no context)."""
     if not journey_ids:
         return 0
-    from sqlalchemy import String, cast, delete, update
+    from sqlalchemy import String, delete, update
+    from sqlalchemy import cast as sql_cast
 
     mine = OutboxMessage.journey_id.in_(journey_ids)
     gone = (
-        session.execute(delete(OutboxMessage).where(mine, OutboxMessage.status != OutboxStatus.SENT)).rowcount
+        cast(
+            CursorResult,
+            session.execute(delete(OutboxMessage).where(mine, OutboxMessage.status != OutboxStatus.SENT)),
+        ).rowcount
         or 0
     )
     kept = (
-        session.execute(
-            update(OutboxMessage)
-            .where(mine, OutboxMessage.status == OutboxStatus.SENT)
-            .values(
-                recipient_name="(erased)",
-                recipient_email="erased@erased.invalid",
-                context={},
-                last_error=None,
-                # the key named the recipient's address: keep it unique, lose the address
-                idempotency_key="erased|" + cast(OutboxMessage.id, String),
-            )
+        cast(
+            CursorResult,
+            session.execute(
+                update(OutboxMessage)
+                .where(mine, OutboxMessage.status == OutboxStatus.SENT)
+                .values(
+                    recipient_name="(erased)",
+                    recipient_email="erased@erased.invalid",
+                    context={},
+                    last_error=None,
+                    # the key named the recipient's address: keep it unique, lose the address
+                    idempotency_key="erased|" + sql_cast(OutboxMessage.id, String),
+                )
+            ),
         ).rowcount
         or 0
     )

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import (
+    CursorResult,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     UniqueConstraint,
     delete,
     func,
@@ -37,6 +40,9 @@ from lifecycle.persistence.models import (
 )
 from lifecycle.states import CLOSED, State
 from rules.evaluator import JourneyFacts
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 
 class RuleAction(Base):
@@ -175,11 +181,16 @@ def save_schedule(session: Session, next_due: dict[int, date | None], fingerprin
     """Upsert each evaluated journey's next due day."""
     if not next_due:
         return
+    table = cast(Table, RuleSchedule.__table__)
+    stmt: postgresql.Insert | sqlite.Insert
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        stmt = postgresql_insert(table)
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(RuleSchedule.__table__)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["journey_id"],
         set_={"next_due_on": stmt.excluded.next_due_on, "fingerprint": stmt.excluded.fingerprint},
@@ -426,13 +437,16 @@ def redact_escalation_notes(session: Session, journey_ids: list[int]) -> int:
         return 0
     from sqlalchemy import update
 
-    result = session.execute(
-        update(Escalation)
-        .where(
-            Escalation.journey_id.in_(journey_ids),
-            Escalation.resolution.is_not(None),
-            Escalation.resolved_by != "sweep",
-        )
-        .values(resolution="(redacted)")
+    result = cast(
+        CursorResult,
+        session.execute(
+            update(Escalation)
+            .where(
+                Escalation.journey_id.in_(journey_ids),
+                Escalation.resolution.is_not(None),
+                Escalation.resolved_by != "sweep",
+            )
+            .values(resolution="(redacted)")
+        ),
     )
     return int(result.rowcount or 0)

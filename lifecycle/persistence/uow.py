@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Engine, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
@@ -36,12 +36,13 @@ from lifecycle.states import State
 
 # Built once: compiled once per set of columns, then cached (constructing them per call cost more
 # than running them).
-JOURNEY_UPDATE = update(Journey.__table__).where(
-    Journey.__table__.c.id == bindparam("id_"), Journey.__table__.c.version == bindparam("version_read")
+_JOURNEYS, _EVENTS = cast(Table, Journey.__table__), cast(Table, Event.__table__)
+JOURNEY_UPDATE = update(_JOURNEYS).where(
+    _JOURNEYS.c.id == bindparam("id_"), _JOURNEYS.c.version == bindparam("version_read")
 )
-EVENT_INSERT = insert(Event.__table__)  # built once: compiled once per set of columns, then cached
-EVENT_INSERT_RETURNING = insert(Event.__table__).returning(Event.__table__.c.id)
-REASON_INSERT = insert(FreeTextReason.__table__)
+EVENT_INSERT = insert(_EVENTS)  # built once: compiled once per set of columns, then cached
+EVENT_INSERT_RETURNING = insert(_EVENTS).returning(_EVENTS.c.id)
+REASON_INSERT = insert(cast(Table, FreeTextReason.__table__))
 _HOST = aliased(Organisation)
 _EMPLOYER = aliased(Organisation)
 # A journey as a partner may see it: the scope applied in the query itself.
@@ -274,8 +275,9 @@ class UnitOfWork:
         flush), several times cheaper than a flush. The loaded journey is kept in step."""
         values = {**columns, "updated_at": utc_now(), "version": journey.version + 1}
         with self.session.no_autoflush:
-            result = self.session.execute(
-                JOURNEY_UPDATE, {**values, "id_": journey.id, "version_read": journey.version}
+            result = cast(
+                CursorResult,
+                self.session.execute(JOURNEY_UPDATE, {**values, "id_": journey.id, "version_read": journey.version}),
             )
         if result.rowcount != 1:
             raise ConflictError(CONFLICT)
