@@ -33,8 +33,7 @@ lint: $(SYNCED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-# enabled after the tree-wide format:
-#	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff format --check .
 
 venv: $(SYNCED)
 

@@ -92,7 +92,9 @@ def apply_trigger(uow: UnitOfWork, actor: Actor, cmd: c.ApplyTrigger) -> Outcome
 
 @handles(c.PlaceInTeam)
 def place_in_team(uow: UnitOfWork, actor: Actor, cmd: c.PlaceInTeam) -> Outcome:
-    state = service.place_in_team(uow, actor, cmd.journey, cmd.team, over_capacity_reason=cmd.over_capacity_reason)
+    state = service.place_in_team(
+        uow, actor, cmd.journey, cmd.team, over_capacity_reason=cmd.over_capacity_reason
+    )
     return Outcome(f"{cmd.journey.upper()}: {state.value} in {cmd.team.upper()}")
 
 

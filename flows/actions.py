@@ -36,7 +36,7 @@ async def register_applicant(applicant: RegisterApplicant) -> str | State:
 
 
 def registered(ref: str, pathway: str, employer: str) -> str:
-    """"J-000076 registered: HIV peer support pathway, employed by MIND-N" (no name: runs are read widely)."""
+    """ "J-000076 registered: HIV peer support pathway, employed by MIND-N" (no name: runs are read widely)."""
     from lifecycle.pathways import builtin_registry
 
     titles = {p.id: p.title for p in builtin_registry().latest()}

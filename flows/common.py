@@ -106,4 +106,6 @@ def programme_only(job: str, acting_for: str) -> State | None:
     partner's door is the partner digest the programme sends them, and the CLI's scoped reads."""
     if str(acting_for).strip() == PROGRAMME_LEAD:
         return None
-    return Refused(f"only the programme lead (acting for *) may run {job}: it reads every organisation's journeys")
+    return Refused(
+        f"only the programme lead (acting for *) may run {job}: it reads every organisation's journeys"
+    )

@@ -19,7 +19,12 @@ DEPLOYMENTS: list[tuple[Any, str, Any, int | None]] = [
     (sweep.nightly_sweep, "nightly", Cron("30 2 * * *", timezone=LONDON, parameters=AS_LEAD), 1),
     (sweep.nightly_sweep, "partition", None, None),  # one organisation's share, for sweep-by-organisation
     # Scale out: activate this schedule and pause nightly-sweep/nightly's.
-    (sweep.sweep_by_organisation, "nightly", Cron("30 2 * * *", timezone=LONDON, active=False, parameters=LEAD), 1),
+    (
+        sweep.sweep_by_organisation,
+        "nightly",
+        Cron("30 2 * * *", timezone=LONDON, active=False, parameters=LEAD),
+        1,
+    ),
     (sweep.dispatch_outbox, "every-5-minutes", Cron("*/5 * * * *", timezone=LONDON), 1),
     (sweep.partner_digest, "weekly", Cron("0 8 * * 1", timezone=LONDON, parameters=LEAD), 1),
     (reports.programme_report, "weekly", Cron("30 7 * * 1", timezone=LONDON, parameters=AS_LEAD), 1),

@@ -91,7 +91,9 @@ class RegisterApplicant(Form):
     acting_as: ActingAs
     first_name: str = Field(min_length=1, max_length=100, title="First name")
     last_name: str = Field(min_length=1, max_length=100, title="Last name")
-    email: str = Field(min_length=3, max_length=254, title="Email", description="the candidate's email address")
+    email: str = Field(
+        min_length=3, max_length=254, title="Email", description="the candidate's email address"
+    )
     pathway: PathwayId = Field(title="Pathway", description="the speciality pathway applied to")
     employer: OrgCode = Field(title="Employer")
     applied_on: date | None = Field(default=None, title="Applied on", description="default: today")
@@ -114,7 +116,10 @@ class RecordCheck(Form):
         default=None, title="Expires on", description="e.g. time-limited right to work"
     )
     approver: str = Field(
-        default="", max_length=200, title="Approver", description="named senior approver, for waived references"
+        default="",
+        max_length=200,
+        title="Approver",
+        description="named senior approver, for waived references",
     )
     update_service: bool | None = Field(
         default=None, title="On the DBS Update Service", description="DBS only: joined the DBS Update Service"
@@ -123,7 +128,9 @@ class RecordCheck(Form):
         default=None, title="DBS level", description="DBS only: the level checked (needed for a result)"
     )
     dbs_workforce: Workforce | None = Field(
-        default=None, title="DBS workforce", description="DBS only: the workforce checked (needed for a result)"
+        default=None,
+        title="DBS workforce",
+        description="DBS only: the workforce checked (needed for a result)",
     )
 
 
@@ -133,7 +140,9 @@ class ApplyTrigger(Form):
     journey: JourneyRef
     trigger: Trigger = Field(title="Trigger to apply", description="what happens to the journey")
     reason: Reason
-    start_date: date | None = Field(default=None, title="Start date", description="the agreed start date, for clear")
+    start_date: date | None = Field(
+        default=None, title="Start date", description="the agreed start date, for clear"
+    )
 
 
 class PlaceInTeam(Form):
@@ -148,7 +157,10 @@ class RecordTraining(Form):
     acting_as: ActingAs
     journey: JourneyRef
     module: str = Field(
-        min_length=1, max_length=64, title="Module", description="module id from the pathway, e.g. fire_safety"
+        min_length=1,
+        max_length=64,
+        title="Module",
+        description="module id from the pathway, e.g. fire_safety",
     )
     completed_on: date | None = Field(default=None, title="Completed on", description="default today")
 

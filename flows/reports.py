@@ -32,7 +32,11 @@ class ReportOptions(Form):
         default=None, title="As of", description="the report date (default today, London)"
     )
     simulations: int = Field(
-        default=2000, ge=100, le=20000, title="Forecast simulations", description="Monte Carlo runs for the forecast"
+        default=2000,
+        ge=100,
+        le=20000,
+        title="Forecast simulations",
+        description="Monte Carlo runs for the forecast",
     )
 
 

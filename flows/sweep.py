@@ -138,7 +138,9 @@ async def nightly_sweep(options: SweepOptions) -> dict[str, object] | State:
 
 
 @flow(name="sweep-by-organisation", retries=0)
-async def sweep_by_organisation(acting_for: ProgrammeLead, as_of: date | None = None) -> dict[str, object] | State:
+async def sweep_by_organisation(
+    acting_for: ProgrammeLead, as_of: date | None = None
+) -> dict[str, object] | State:
     """The nightly sweep split by employing organisation: one `nightly-sweep/partition` run per
     organisation, picked up by any worker on the pool, then the cross-organisation clean-up."""
     from prefect.deployments import run_deployment
@@ -166,7 +168,9 @@ async def sweep_by_organisation(acting_for: ProgrammeLead, as_of: date | None = 
                 "Awaitable[FlowRun]",  # run_deployment is sync-compatible: awaited here, a coroutine
                 run_deployment(
                     "nightly-sweep/partition",
-                    parameters={"options": {"acting_for": "*", "as_of": day.isoformat(), "organisation": code}},
+                    parameters={
+                        "options": {"acting_for": "*", "as_of": day.isoformat(), "organisation": code}
+                    },
                     as_subflow=True,
                     timeout=None,
                 ),
@@ -215,7 +219,9 @@ def queued_messages(settings: Settings) -> int:
     with uow:
         return int(
             uow.session.scalar(
-                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
             )
             or 0
         )

@@ -137,7 +137,9 @@ def load_moves(
             day = london_date(at)
             if before is not None and day >= before:
                 continue
-            moves[jid].append(Move(day, State(from_state) if from_state else None, State(cast(str, to_state))))
+            moves[jid].append(
+                Move(day, State(from_state) if from_state else None, State(cast(str, to_state)))
+            )
     return moves
 
 
@@ -267,5 +269,3 @@ def month_start(day: date) -> date:
 def add_month(day: date, months: int = 1) -> date:
     index = day.year * 12 + day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
-
-

@@ -91,9 +91,7 @@ def workforce_meets(recorded: Workforce, required: Workforce) -> bool:
     return required in _COVERS[recorded]
 
 
-def dbs_refusals(
-    pathway: Pathway, level: DbsLevel | None, workforce: Workforce | None
-) -> list[str]:
+def dbs_refusals(pathway: Pathway, level: DbsLevel | None, workforce: Workforce | None) -> list[str]:
     """Every way a recorded DBS level and workforce fall short of the pathway's requirement."""
     spec: DbsSpec = pathway.checks.dbs
     reasons = []

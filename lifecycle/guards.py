@@ -105,7 +105,7 @@ def team_ready(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
 
 
 def _speciality(code: str) -> str:
-    """"hiv" -> "HIV", "mental-health" -> "mental health", for refusals a coordinator reads."""
+    """ "hiv" -> "HIV", "mental-health" -> "mental health", for refusals a coordinator reads."""
     return {"hiv": "HIV", "learning-disability-autism": "learning disability and autism"}.get(
         code, code.replace("-", " ")
     )
@@ -133,7 +133,9 @@ def earlier_reviews_held(journey: JourneySnapshot, ctx: TriggerContext) -> list[
 
 def probation_modules_done(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:
     missing = outstanding_modules(journey, tuple(TrainingStage))
-    return [f"training required by the end of probation not complete: {', '.join(missing)}"] if missing else []
+    return (
+        [f"training required by the end of probation not complete: {', '.join(missing)}"] if missing else []
+    )
 
 
 def review_outcome_terminate(journey: JourneySnapshot, ctx: TriggerContext) -> list[str]:

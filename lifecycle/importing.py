@@ -124,7 +124,10 @@ def validate(
         ref = existing.get((applicant.employer, applicant.email, applicant.pathway))
         if ref:
             bad.append(
-                BadRow(line_of[index], f"{applicant.email} already has an open {applicant.pathway} application ({ref})")
+                BadRow(
+                    line_of[index],
+                    f"{applicant.email} already has an open {applicant.pathway} application ({ref})",
+                )
             )
     return applicants, sorted(bad, key=lambda b: b.line)
 

@@ -232,7 +232,9 @@ def validation_problems(path: Path, text: str, error: ValidationError) -> list[s
     problems = []
     for err in error.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        problems.append(escape_line(f"{path.name}:{_line_of(root, tuple(err['loc']))}: {where}: {err['msg']}"))
+        problems.append(
+            escape_line(f"{path.name}:{_line_of(root, tuple(err['loc']))}: {where}: {err['msg']}")
+        )
     return problems
 
 
@@ -303,7 +305,9 @@ def _load_pathway(path: Path, library: ModuleLibrary) -> tuple[Pathway | None, l
     for index, set_name in enumerate(pathway.training.include):
         if set_name not in library.sets:
             line = _line_of(yaml.compose(text, Loader=yaml.SafeLoader), ("training", "include", index))
-            problems.append(f"{escape_line(path.name)}:{line}: training.include: unknown module set {set_name!r}")
+            problems.append(
+                f"{escape_line(path.name)}:{line}: training.include: unknown module set {set_name!r}"
+            )
             continue
         modules.update((m.id, m) for m in library.sets[set_name])
     if problems:

@@ -380,7 +380,14 @@ def update_team_readiness(
                 setattr(team, field, value)
         changes = _changes(before, _team_fields(team))
         if changes:
-            _org_event(uow, team.host_organisation, actor, at, "team_changed", {"team": team.code, "changes": changes})
+            _org_event(
+                uow,
+                team.host_organisation,
+                actor,
+                at,
+                "team_changed",
+                {"team": team.code, "changes": changes},
+            )
         uow.commit()
         return team_readiness(team).missing()
 
@@ -609,7 +616,9 @@ def _record_effects(
         for training_view in training_plan(pathway, ctx.today):
             record = existing_training.get(training_view.module)
             if record is None:
-                journey.training.append(TrainingRecord(module=training_view.module, due_on=training_view.due_on))
+                journey.training.append(
+                    TrainingRecord(module=training_view.module, due_on=training_view.due_on)
+                )
             elif record.due_on is None:  # recorded before the start: it is due from the start too
                 record.due_on = training_view.due_on
     elif trigger is Trigger.PLACE:
@@ -784,8 +793,8 @@ def record_check(
             if moved or dated:  # the ball moved (its clock starts), or a corrected date
                 check.waiting_since = on
             check.waiting_on = party
-            check.requested_on = min(check.requested_on, on) if check.requested_on and dated else (
-                check.requested_on or on
+            check.requested_on = (
+                min(check.requested_on, on) if check.requested_on and dated else (check.requested_on or on)
             )
             check.completed_on = None
         else:
@@ -817,8 +826,13 @@ def record_check(
 
 
 def _refuse_out_of_order(
-    uow: UnitOfWork, journey: Journey, check: Check, kind: CheckKind, status: CheckStatus,
-    party: Party | None, on: date,
+    uow: UnitOfWork,
+    journey: Journey,
+    check: Check,
+    kind: CheckKind,
+    status: CheckStatus,
+    party: Party | None,
+    on: date,
 ) -> None:
     """A back-dated step is recorded only where it fits what is already known of the journey."""
     what = f"{kind.label} {status.value.replace('_', ' ')} on {on}"
@@ -827,7 +841,9 @@ def _refuse_out_of_order(
     accepted = uow.entered_at(journey, State.CHECKS) if kind is CheckKind.WORK_HEALTH else None
     if accepted and on < london_date(accepted):  # a work health assessment only after an offer (Equality Act)
         raise InvalidInput(f"{what} is before the offer was accepted on {london_date(accepted)}")
-    moved = status is CheckStatus.WAITING and (check.status is not CheckStatus.WAITING or check.waiting_on is not party)
+    moved = status is CheckStatus.WAITING and (
+        check.status is not CheckStatus.WAITING or check.waiting_on is not party
+    )
     if moved and check.status is CheckStatus.WAITING and check.waiting_since and on < check.waiting_since:
         holder = check.waiting_on.label if check.waiting_on else "someone"
         raise InvalidInput(f"{what} is before {holder} got the {kind.label} check on {check.waiting_since}")
@@ -847,7 +863,9 @@ def record_training(
     at = _now(at)
     completed_on = completed_on or london_date(at)
     with uow:
-        journey = _open_journey(uow, actor, ref, "training", (State.CLEARED, *EMPLOYED), Action.RECORD_TRAINING)
+        journey = _open_journey(
+            uow, actor, ref, "training", (State.CLEARED, *EMPLOYED), Action.RECORD_TRAINING
+        )
         pathway = uow.pathway_of(journey)
         spec = pathway.module(module)
         record = next((t for t in journey.training if t.module == spec.id), None)

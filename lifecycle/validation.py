@@ -69,7 +69,9 @@ def clean_code(value: str, what: str, *, strict: bool = False) -> str:
     refuses surrounding spaces, so ' nmh' or 'NMH\n' is never quietly taken for NMH."""
     raw = value or ""
     if not raw.isascii():
-        raise InvalidInput(f"{what} {escape_line(raw)!r} must be 1-32 letters, digits, '-' or '_' (ASCII only)")
+        raise InvalidInput(
+            f"{what} {escape_line(raw)!r} must be 1-32 letters, digits, '-' or '_' (ASCII only)"
+        )
     if strict and raw != raw.strip():
         raise InvalidInput(f"{what} {escape_line(raw)!r} has spaces or a line break around it")
     code = raw.strip().upper()

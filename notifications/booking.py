@@ -140,7 +140,13 @@ def book(
 
 
 def cancel(
-    uow: UnitOfWork, actor: Actor, ref: str, kind: Kind, *, name: str | None = None, at: datetime | None = None
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    kind: Kind,
+    *,
+    name: str | None = None,
+    at: datetime | None = None,
 ) -> str:
     """Cancel the latest booking of this kind (and review name or supervision kind): everyone invited
     gets a cancellation of the same calendar entry (METHOD:CANCEL, same UID, next SEQUENCE). Returns
@@ -163,8 +169,16 @@ def cancel(
                 live[part] = detail
             else:
                 live.pop(part, None)
-        prefix = "interview" if kind == "interview" else f"review/{name}" if kind == "review" else f"supervision/{name}/"
-        matches = [part for part in live if part == prefix or (kind == "supervision" and part.startswith(prefix))]
+        prefix = (
+            "interview"
+            if kind == "interview"
+            else f"review/{name}"
+            if kind == "review"
+            else f"supervision/{name}/"
+        )
+        matches = [
+            part for part in live if part == prefix or (kind == "supervision" and part.startswith(prefix))
+        ]
         if not matches:
             what = kind if kind == "interview" else f"{name} {kind}"
             raise InvalidInput(f"{journey.ref} has no {what} booking to cancel")

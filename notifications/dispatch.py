@@ -285,7 +285,9 @@ async def _send_all(
     return outcomes, (session_failure[0] if session_failure else None)
 
 
-OUTBOX = cast(Table, OutboxMessage.__table__)  # Core updates: the ORM's bulk-update path costs more than the statement
+OUTBOX = cast(
+    Table, OutboxMessage.__table__
+)  # Core updates: the ORM's bulk-update path costs more than the statement
 
 
 def _mine(item: Claimed):  # type: ignore[no-untyped-def]
@@ -455,7 +457,9 @@ async def dispatch(
                 return True
             return renew(uow, held, [item.id]) == 1
 
-        async def renewer(held: Lease = held, pending: set[int] = pending, certain: list[float] = certain) -> None:
+        async def renewer(
+            held: Lease = held, pending: set[int] = pending, certain: list[float] = certain
+        ) -> None:
             while True:
                 await asyncio.sleep(lease.total_seconds() / 3)
                 ids, started = sorted(pending), time.monotonic()
@@ -464,13 +468,17 @@ async def dispatch(
 
         keeper = asyncio.create_task(renewer())
         try:
-            outcomes, failure = await _send_all(claimed, make_transport, concurrency, moment, recorded, still_held)
+            outcomes, failure = await _send_all(
+                claimed, make_transport, concurrency, moment, recorded, still_held
+            )
         finally:
             keeper.cancel()
         lost = [item for item in claimed if outcomes.get(item.id) == Outcome(Result.SESSION, "lease lost")]
         for item in lost:
             pending.discard(item.id)
-            log.warning("outbox message %s: lease lost to another dispatcher before sending; left to it", item.id)
+            log.warning(
+                "outbox message %s: lease lost to another dispatcher before sending; left to it", item.id
+            )
         rest = [item for item in claimed if item.id in pending]
         if failure is not None:
             assert failure.kind is not None

@@ -59,7 +59,11 @@ def subject_label(subject: str, pathway_id: str, pathways: PathwayRegistry) -> s
 
 
 def enqueue_planned(
-    session: Session, planned: list[Planned], now: datetime, pathways: PathwayRegistry, *,
+    session: Session,
+    planned: list[Planned],
+    now: datetime,
+    pathways: PathwayRegistry,
+    *,
     domain: str = MESSAGE_DOMAIN,
 ) -> int:
     """Outbox rows for the sweep's new actions (same transaction as the ledger rows).
@@ -193,7 +197,9 @@ def retry_all_dead(uow: UnitOfWork, *, since: datetime | None = None, scope: str
         count = cast(
             CursorResult,
             uow.session.execute(
-                stmt.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utc_now(), first_failed_at=None)
+                stmt.values(
+                    status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utc_now(), first_failed_at=None
+                )
             ),
         ).rowcount
         uow.commit()

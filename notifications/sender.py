@@ -75,12 +75,15 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     """The TLS context for the relay: the CA file if given (else the system's), hostname checks
     unless certificate checking is off."""
     if settings.ca_file is not None and not settings.ca_file.is_file():
-        raise SessionFailure(FailureKind.CONFIGURATION, f"PEERPATH_SMTP_CA_FILE {settings.ca_file} is not a file")
+        raise SessionFailure(
+            FailureKind.CONFIGURATION, f"PEERPATH_SMTP_CA_FILE {settings.ca_file} is not a file"
+        )
     try:
         context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
     except ssl.SSLError as exc:
         raise SessionFailure(
-            FailureKind.CONFIGURATION, f"PEERPATH_SMTP_CA_FILE {settings.ca_file} holds no usable certificate: {exc}"
+            FailureKind.CONFIGURATION,
+            f"PEERPATH_SMTP_CA_FILE {settings.ca_file} holds no usable certificate: {exc}",
         ) from None
     if not settings.validate_certs:
         context.check_hostname = False
@@ -100,9 +103,14 @@ def classify_session_error(exc: BaseException) -> SessionFailure:
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return SessionFailure(FailureKind.AUTHENTICATION, f"{exc.code} {_words(exc.message)}")
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and 500 <= exc.code < 600:
-        return SessionFailure(FailureKind.CONFIGURATION, f"the relay refuses the sender {exc.sender}: {exc.code} {_words(exc.message)}")
+        return SessionFailure(
+            FailureKind.CONFIGURATION,
+            f"the relay refuses the sender {exc.sender}: {exc.code} {_words(exc.message)}",
+        )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return SessionFailure(FailureKind.TLS, f"certificate not trusted: {exc.verify_message or _words(exc)}")
+        return SessionFailure(
+            FailureKind.TLS, f"certificate not trusted: {exc.verify_message or _words(exc)}"
+        )
     if isinstance(exc, ssl.SSLError):
         if "WRONG_VERSION_NUMBER" in str(exc).upper() or "wrong version number" in str(exc):
             return SessionFailure(
@@ -114,12 +122,17 @@ def classify_session_error(exc: BaseException) -> SessionFailure:
     if isinstance(cause, ssl.SSLError):
         return classify_session_error(cause)
     if isinstance(exc, socket.gaierror) or isinstance(cause, socket.gaierror):
-        return SessionFailure(FailureKind.CONFIGURATION, f"unknown host: {_words(cause if isinstance(cause, socket.gaierror) else exc)}")
+        return SessionFailure(
+            FailureKind.CONFIGURATION,
+            f"unknown host: {_words(cause if isinstance(cause, socket.gaierror) else exc)}",
+        )
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return SessionFailure(FailureKind.CONFIGURATION, _words(exc))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return SessionFailure(FailureKind.CONNECTION, f"{exc.code} {_words(exc.message)}")
-    if isinstance(exc, aiosmtplib.SMTPException) and any(w in str(exc).lower() for w in ("auth", "not supported")):
+    if isinstance(exc, aiosmtplib.SMTPException) and any(
+        w in str(exc).lower() for w in ("auth", "not supported")
+    ):
         return SessionFailure(FailureKind.CONFIGURATION, _words(exc))
     return SessionFailure(FailureKind.CONNECTION, f"{type(exc).__name__}: {_words(exc)}")
 
@@ -220,4 +233,6 @@ class SmtpTransport:
 
 def _classify_codes(codes: list[int], detail: str) -> Outcome:
     permanent = all(500 <= code < 600 for code in codes)
-    return Outcome(Result.REFUSED if permanent else Result.RETRY, f"{codes[0]} {' '.join(str(detail).split())}"[:300])
+    return Outcome(
+        Result.REFUSED if permanent else Result.RETRY, f"{codes[0]} {' '.join(str(detail).split())}"[:300]
+    )

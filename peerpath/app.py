@@ -109,7 +109,9 @@ def run_dispatch(
 
     from notifications.dispatch import RetryPolicy, dispatch
 
-    policy = RetryPolicy(horizon=timedelta(hours=settings.outbox_retry_hours), max_attempts=settings.outbox_max_attempts)
+    policy = RetryPolicy(
+        horizon=timedelta(hours=settings.outbox_retry_hours), max_attempts=settings.outbox_max_attempts
+    )
     return asyncio.run(
         dispatch(
             unit_of_work(settings), smtp or smtp_settings(settings), limit=limit,
@@ -154,7 +156,9 @@ def candidate_identifiers(settings: Settings, candidate: str) -> list[str]:
         return [found.email, f"{found.first_name} {found.last_name}", *(f"J-{j:06d}" for j in journeys)]
 
 
-def erase_candidate(settings: Settings, who: Actor, candidate: str, *, everywhere: bool = False) -> PurgeReport:
+def erase_candidate(
+    settings: Settings, who: Actor, candidate: str, *, everywhere: bool = False
+) -> PurgeReport:
     """An erasure request: the candidate's personal data, and every message about them (`everywhere`,
     for the programme lead: every organisation's record of the person)."""
     from lifecycle.persistence.privacy import erase

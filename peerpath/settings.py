@@ -43,13 +43,19 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout: float = Field(default=30.0, gt=0, le=600)
     smtp_validate_certs: bool = Field(default=True, description="check the relay's TLS certificate")
-    smtp_ca_file: Path | None = Field(default=None, description="PEM file of CAs to trust for the relay (else the system's)")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="PEM file of CAs to trust for the relay (else the system's)"
+    )
     smtp_tls_server_name: str | None = Field(
         default=None, description="the name on the relay's certificate, when PEERPATH_SMTP_HOST is an address"
     )
     mail_from: str = Field(default="peerpath@localhost", description="envelope and From address")
-    outbox_retry_hours: float = Field(default=72, gt=0, le=720, description="retry a temporary failure this long")
-    outbox_max_attempts: int | None = Field(default=None, ge=1, le=1000, description="also give up after this many")
+    outbox_retry_hours: float = Field(
+        default=72, gt=0, le=720, description="retry a temporary failure this long"
+    )
+    outbox_max_attempts: int | None = Field(
+        default=None, ge=1, le=1000, description="also give up after this many"
+    )
     outbox_concurrency: int = Field(default=4, ge=1, le=32)
     retention_unsuccessful_days: int = Field(
         default=400, ge=30, le=3650, description="unsuccessful candidates' data"

@@ -38,10 +38,16 @@ class Clock(StrEnum):
     DBS_ISSUED = "dbs_issued"  # DBS certificate issued, Update Service not joined
     DBS_RECHECK = "dbs_recheck"  # DBS certificate date + the pathway's re-check interval
     INTERVIEW = "interview"  # the booked interview's day, while the interview is not recorded
-    INTERVIEW_NOT_BOOKED = "interview_not_booked"  # interview to be scheduled, no booking, from the state's start
-    CHECKS_SATISFIED = "checks_satisfied"  # every required check satisfied, not yet cleared: from the last result
+    INTERVIEW_NOT_BOOKED = (
+        "interview_not_booked"  # interview to be scheduled, no booking, from the state's start
+    )
+    CHECKS_SATISFIED = (
+        "checks_satisfied"  # every required check satisfied, not yet cleared: from the last result
+    )
     CHECK_FAILED = "check_failed"  # a failed check, from the day it was recorded
-    ADULT_FIRST_START = "adult_first_start"  # started under DBS Adult First: from the start date, until the certificate
+    ADULT_FIRST_START = (
+        "adult_first_start"  # started under DBS Adult First: from the start date, until the certificate
+    )
     PAUSED = "paused"  # a wellbeing pause, from the day it began (only while paused)
 
 

@@ -393,7 +393,9 @@ def _closures_of(uow, org_code: str, actor, what: str):  # type: ignore[no-untyp
         actor.require(code, what)
     org = uow.organisation(code)
     known = set(
-        uow.session.scalars(select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id))
+        uow.session.scalars(
+            select(OrganisationClosure.day).where(OrganisationClosure.organisation_id == org.id)
+        )
     )
     return org, known
 

@@ -155,7 +155,9 @@ class SweepPass:
             next_due[j.id] = evaluated.next_due_on
         return due, causes, next_due
 
-    def _plan(self, session: Session, ids: list[int], facts: list[JourneyFacts], new: list[DueAction]) -> list[Planned]:
+    def _plan(
+        self, session: Session, ids: list[int], facts: list[JourneyFacts], new: list[DueAction]
+    ) -> list[Planned]:
         """The new actions with their recipients, counted into the result."""
         by_id = {j.id: j for j in facts}
         persons = people(session, ids)

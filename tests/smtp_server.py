@@ -215,7 +215,9 @@ class RecordingSmtpServer:
         with self._lock:
             self._delay, self._delay_seconds = _Fault("", times), seconds
 
-    def refuse_greeting(self, reply: str = "554 5.3.2 Service not available", times: int | None = None) -> None:
+    def refuse_greeting(
+        self, reply: str = "554 5.3.2 Service not available", times: int | None = None
+    ) -> None:
         """Answer new connections with `reply` instead of the 220 greeting, and hang up."""
         with self._lock:
             self._greeting = _Fault(reply, times)
@@ -229,7 +231,9 @@ class RecordingSmtpServer:
         with self._lock:
             refused = self._auth_fault is not None and self._auth_fault.use()
             if not refused:
-                self.logins.append(auth_data.login.decode() if isinstance(auth_data.login, bytes) else str(auth_data.login))
+                self.logins.append(
+                    auth_data.login.decode() if isinstance(auth_data.login, bytes) else str(auth_data.login)
+                )
         return AuthResult(success=not refused, handled=False)
 
     def heal(self) -> None:

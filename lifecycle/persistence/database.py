@@ -27,7 +27,9 @@ def make_engine(url: str) -> Engine:
             if path.is_file() and not os.access(path.parent, os.W_OK):
                 # A read-only filesystem (or folder): SQLite cannot make its WAL and shared-memory
                 # files there, so open it read-only as it is; writes are then refused in one line.
-                parsed = parsed.set(database=f"file:{path}", query={"mode": "ro", "immutable": "1", "uri": "true"})
+                parsed = parsed.set(
+                    database=f"file:{path}", query={"mode": "ro", "immutable": "1", "uri": "true"}
+                )
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
         # hide_parameters: an error or a log line never carries the values (names, addresses...).
@@ -81,7 +83,12 @@ def describe_database_error(exc: BaseException) -> tuple[str, int]:
         return f"conflicting data: {first}", 3
     if "read-only" in lowered or "readonly" in lowered or "read only" in lowered:
         return f"the database is read-only: {first}", 1
-    if "disk is full" in lowered or "no space" in lowered or "disk full" in lowered or "could not extend" in lowered:
+    if (
+        "disk is full" in lowered
+        or "no space" in lowered
+        or "disk full" in lowered
+        or "could not extend" in lowered
+    ):
         return f"the database's disk is full: {first}", 1
     if "permission denied" in lowered or "unable to open" in lowered or "insufficient privilege" in lowered:
         return f"no permission to use the database: {first}", 1

@@ -271,7 +271,9 @@ class OrganisationEvent(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(32))  # contact_added | contact_removed | closure_added | team ...
+    kind: Mapped[str] = mapped_column(
+        String(32)
+    )  # contact_added | contact_removed | closure_added | team ...
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     organisation: Mapped[Organisation] = relationship()
 

@@ -211,7 +211,9 @@ def erase(uow: UnitOfWork, actor, candidate_ref: str, *, everywhere: bool = Fals
                 .where(Candidate.id == candidate_id, Organisation.code == actor.scope)
             ).one_or_none()
             if candidate is None:
-                raise NotPermitted(f"{actor.scope} cannot erase {ref}: not a candidate that {actor.scope} recorded")
+                raise NotPermitted(
+                    f"{actor.scope} cannot erase {ref}: not a candidate that {actor.scope} recorded"
+                )
         if candidate is None:
             raise NotFound(f"unknown candidate {candidate_ref!r}")
         if candidate.first_name == ERASED_NAME:
@@ -244,7 +246,9 @@ def _refuse_if_employed(uow: UnitOfWork, candidate: Candidate) -> None:
     journeys = uow.session.scalars(select(Journey).where(Journey.candidate_id == candidate.id)).all()
     for journey in journeys:
         state = (
-            State(journey.paused_from or journey.state) if journey.state is State.PAUSED else State(journey.state)
+            State(journey.paused_from or journey.state)
+            if journey.state is State.PAUSED
+            else State(journey.state)
         )
         if state in EMPLOYED and journey.state not in CLOSED:
             raise InvalidInput(

@@ -102,7 +102,9 @@ def stored_states(session: Session) -> dict[int, State]:
     return {jid: State(state) for jid, state in session.execute(select(Journey.id, Journey.state))}
 
 
-def open_applications(session: Session, applications: Sequence[tuple[str, str]]) -> dict[tuple[str, str, str], str]:
+def open_applications(
+    session: Session, applications: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str, str], str]:
     """(employer code, email, pathway) -> journey ref, for the employers' own candidate records with an
     open journey (batched look-up). Another organisation's record of the same email is never read."""
     found: dict[tuple[str, str, str], str] = {}

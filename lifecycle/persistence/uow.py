@@ -92,9 +92,7 @@ class UnitOfWork:
     (the demo, an import) can make many service calls one all-or-nothing transaction.
     """
 
-    def __init__(
-        self, engine: Engine, pathways: PathwayRegistry, listeners: Sequence[JourneyListener] = ()
-    ):
+    def __init__(self, engine: Engine, pathways: PathwayRegistry, listeners: Sequence[JourneyListener] = ()):
         self.engine = engine
         self.listeners = tuple(listeners)  # told of every fact recorded (see lifecycle.hooks)
         self._muted = 0
@@ -136,7 +134,9 @@ class UnitOfWork:
                 session.close()
         if isinstance(exc, StaleDataError):  # an autoflush inside the block met a concurrent write
             raise ConflictError(CONFLICT) from None
-        if isinstance(exc, IntegrityError):  # a flush or INSERT outside commit() (record_event's, an autoflush)
+        if isinstance(
+            exc, IntegrityError
+        ):  # a flush or INSERT outside commit() (record_event's, an autoflush)
             raise ConflictError(integrity_message(exc)) from None
 
     def commit(self) -> None:
@@ -255,7 +255,8 @@ class UnitOfWork:
             self.session.scalar(
                 select(func.count(Journey.id)).where(
                     Journey.host_team_id == team.id,
-                    Journey.state.in_(in_post) | (Journey.state == State.PAUSED) & Journey.paused_from.in_(in_post),
+                    Journey.state.in_(in_post)
+                    | (Journey.state == State.PAUSED) & Journey.paused_from.in_(in_post),
                 )
             )
             or 0
@@ -266,7 +267,9 @@ class UnitOfWork:
     ) -> None:
         """A change to an organisation's own records, with its previous and new values."""
         self.session.add(
-            OrganisationEvent(organisation=organisation, occurred_at=at, actor=actor, kind=kind, detail=detail)
+            OrganisationEvent(
+                organisation=organisation, occurred_at=at, actor=actor, kind=kind, detail=detail
+            )
         )
 
     def update_journey(self, journey: Journey, columns: dict[str, Any]) -> None:
@@ -277,7 +280,9 @@ class UnitOfWork:
         with self.session.no_autoflush:
             result = cast(
                 CursorResult,
-                self.session.execute(JOURNEY_UPDATE, {**values, "id_": journey.id, "version_read": journey.version}),
+                self.session.execute(
+                    JOURNEY_UPDATE, {**values, "id_": journey.id, "version_read": journey.version}
+                ),
             )
         if result.rowcount != 1:
             raise ConflictError(CONFLICT)
@@ -409,7 +414,8 @@ def snapshot(journey: Journey, pathway: Pathway) -> JourneySnapshot:
         ),
         reviews=_OnFirstRead(  # type: ignore[arg-type]
             lambda: {
-                r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome, r.skipped_by) for r in journey.reviews
+                r.name: ReviewView(r.name, r.due_on, r.held_on, r.outcome, r.skipped_by)
+                for r in journey.reviews
             }
         ),
         team=team_readiness(team) if team else None,

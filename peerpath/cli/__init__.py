@@ -55,7 +55,9 @@ report_app = _group(
     "forecast, where to grow, and the HTML report. Counts and journey references only."
 )
 outbox_app = _group("The outbox: messages waiting, sent or given up.", no_args_is_help=False)
-pathways_app = _group("The pathways, one per speciality, and checking a folder of pathway files.", no_args_is_help=False)
+pathways_app = _group(
+    "The pathways, one per speciality, and checking a folder of pathway files.", no_args_is_help=False
+)
 for group, name in [(db_app, "db"), (org_app, "org"), (team_app, "team"), (applicant_app, "applicant"),
                     (rules_app, "rules"), (escalation_app, "escalation"), (sensitive_app, "sensitive"),
                     (report_app, "report"), (outbox_app, "outbox"), (pathways_app, "pathways")]:  # fmt: skip

@@ -32,7 +32,11 @@ def trigger_cmd(
     """Apply a trigger to a journey."""
     context().show(
         c.ApplyTrigger(
-            journey, trigger, reason=reason, start_date=optional_date(start_date, "start date"), team=team,
+            journey,
+            trigger,
+            reason=reason,
+            start_date=optional_date(start_date, "start date"),
+            team=team,
             expected_version=expect_version,
         )
     )
@@ -85,13 +89,17 @@ def supervision_cmd(
     """Record a supervision session, held or missed."""
     due_on = optional_date(due, "due date")
     assert due_on is not None
-    context().show(c.RecordSupervision(journey, kind, due_on=due_on, held_on=optional_date(held, "held date")))
+    context().show(
+        c.RecordSupervision(journey, kind, due_on=due_on, held_on=optional_date(held, "held date"))
+    )
 
 
 def review_cmd(
     journey: str,
     name: Annotated[str, typer.Argument(help="first, second or final")],
-    outcome: Annotated[str, typer.Argument(help="pass, extend, terminate, or skip (with --approver and --reason)")],
+    outcome: Annotated[
+        str, typer.Argument(help="pass, extend, terminate, or skip (with --approver and --reason)")
+    ],
     on: Annotated[str | None, typer.Option(help="date held (default today)")] = None,
     recommend: Annotated[
         bool, typer.Option("--recommend", help="the host's supervisor recommends this final outcome")
@@ -105,7 +113,9 @@ def review_cmd(
             fail("skipping a review needs the named approver (--approver) and a reason (--reason)")
         context().show(c.SkipReview(journey, name, approver, reason))
         return
-    context().show(c.RecordReview(journey, name, outcome, held_on=optional_date(on, "date"), recommend=recommend))
+    context().show(
+        c.RecordReview(journey, name, outcome, held_on=optional_date(on, "date"), recommend=recommend)
+    )
 
 
 def place_cmd(
@@ -113,16 +123,16 @@ def place_cmd(
     team: str,
     over_capacity: Annotated[
         str | None,
-        typer.Option(help="the programme lead only: place beyond the team's supervised places, for this reason"),
+        typer.Option(
+            help="the programme lead only: place beyond the team's supervised places, for this reason"
+        ),
     ] = None,
 ) -> None:
     """Place a PSW in a ready host team (starts probation)."""
     context().show(c.PlaceInTeam(journey, team, over_capacity_reason=over_capacity))
 
 
-def pause_cmd(
-    journey: str, reason: Annotated[str, typer.Option(help=REASON_HELP)]
-) -> None:
+def pause_cmd(journey: str, reason: Annotated[str, typer.Option(help=REASON_HELP)]) -> None:
     """Pause a journey for the candidate's wellbeing (the clocks stop)."""
     context().show(c.Pause(journey, reason))
 
@@ -140,4 +150,3 @@ def withdraw_cmd(journey: str, reason: Annotated[str | None, typer.Option(help=R
 def leave_cmd(journey: str, reason: Annotated[str, typer.Option(help=REASON_HELP)]) -> None:
     """A PSW leaves after starting."""
     context().show(c.Leave(journey, reason))
-

@@ -166,7 +166,9 @@ def show_cmd(
         return print_json(data)
     console = rich_console()
     since = f"since {data['since']:%Y-%m-%d}"
-    state = f"paused {since} (from {data['paused_from']})" if data["paused_from"] else f"{data['state']} {since}"
+    state = (
+        f"paused {since} (from {data['paused_from']})" if data["paused_from"] else f"{data['state']} {since}"
+    )
     console.print(f"[bold]{data['journey']}[/bold] {data['name']} ({data['candidate']}) - {data['pathway']}")
     console.print(f"employer {data['employer']}, team {data['team'] or '-'}; {state}")
     if data["checks"]:
@@ -178,7 +180,11 @@ def show_cmd(
             from lifecycle.states import DbsLevel, Workforce
 
             level = DBS_LEVEL_LABELS[DbsLevel(dbs["level"])] if dbs["level"] else "level not recorded"
-            workforce = WORKFORCE_LABELS[Workforce(dbs["workforce"])] if dbs["workforce"] else "workforce not recorded"
+            workforce = (
+                WORKFORCE_LABELS[Workforce(dbs["workforce"])]
+                if dbs["workforce"]
+                else "workforce not recorded"
+            )
             service = {True: "yes", False: "no", None: "not recorded"}[dbs["update_service"]]
             console.print(
                 f"DBS: {level}, for {workforce}; certificate {dbs['certificate_date'] or '-'}; Update Service {service}"

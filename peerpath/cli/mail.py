@@ -67,7 +67,9 @@ def report_dispatch(result: Any, where: str = "") -> None:
     if result.outage:
         typer.echo(f"  {result.outage}", err=True)
     if result.discarded:
-        typer.echo(f"  {result.discarded} late outcomes from a claim that had lost its lease: discarded", err=True)
+        typer.echo(
+            f"  {result.discarded} late outcomes from a claim that had lost its lease: discarded", err=True
+        )
     for error in result.errors:
         typer.echo(f"  gave up: {error}", err=True)
     if result.nothing_sent:
@@ -77,8 +79,12 @@ def report_dispatch(result: Any, where: str = "") -> None:
 
 def outbox_retry(
     message_id: Annotated[int | None, typer.Argument(help="outbox message id")] = None,
-    all_dead: Annotated[bool, typer.Option("--all-dead", help="every dead message (after an outage)")] = False,
-    since: Annotated[str | None, typer.Option(help="with --all-dead: only those given up since this date")] = None,
+    all_dead: Annotated[
+        bool, typer.Option("--all-dead", help="every dead message (after an outage)")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="with --all-dead: only those given up since this date")
+    ] = None,
 ) -> None:
     """Send a dead or waiting message again at the next dispatch (or, with --all-dead, every dead one)."""
     from notifications.outbox import retry_all_dead, retry_now
@@ -126,7 +132,14 @@ def book_cmd(
 
     ctx = context()
     sequence = book(
-        ctx.uow(), ctx.actor, journey, kind, starts_at, minutes=minutes, location=location, name=name,  # type: ignore[arg-type]
+        ctx.uow(),
+        ctx.actor,
+        journey,
+        kind,  # type: ignore[arg-type]  # book() checks the kind and refuses an unknown one
+        starts_at,
+        minutes=minutes,
+        location=location,
+        name=name,
         domain=message_domain(ctx.settings.mail_from),
     )
     typer.echo(

@@ -69,9 +69,7 @@ def show(title: str, rows: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> 
         typer.echo(f"{title}: nothing to show")
         return
     columns = [c for c in rows[0] if c not in drop]
-    table(
-        title, [c.replace("_", " ") for c in columns], [[cell(c, r.get(c)) for c in columns] for r in rows]
-    )
+    table(title, [c.replace("_", " ") for c in columns], [[cell(c, r.get(c)) for c in columns] for r in rows])
 
 
 def only_by(rows: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]:

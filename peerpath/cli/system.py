@@ -61,7 +61,9 @@ def pathways_cmd(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--js
 
 
 def pathways_check(
-    folder: Annotated[Path, typer.Argument(help="a folder of pathway files, as PEERPATH_PATHWAYS_DIR would name")],
+    folder: Annotated[
+        Path, typer.Argument(help="a folder of pathway files, as PEERPATH_PATHWAYS_DIR would name")
+    ],
 ) -> None:
     """Check a folder of pathway files before it is deployed: every problem, each `file:line: field: reason`.
 
@@ -76,11 +78,15 @@ def pathways_check(
     seen = {p.key: path for path, p in builtin}
     for path, p in found:
         if p.key in seen and folder.resolve() != BUILTIN_DIR.resolve():
-            problems.append(f"{escape_line(path.name)}:1: pathway {p.id} version {p.version} is also a built-in pathway")
+            problems.append(
+                f"{escape_line(path.name)}:1: pathway {p.id} version {p.version} is also a built-in pathway"
+            )
     try:
         pinned = root.unit_of_work(context().settings).pinned_digests()
     except Exception:  # noqa: BLE001 - no database here: the files alone are checked
-        typer.echo("note: no database reachable: the files were checked, not against the versions in use", err=True)
+        typer.echo(
+            "note: no database reachable: the files were checked, not against the versions in use", err=True
+        )
         pinned = {}
     for path, p in found:
         if p.key in pinned and pinned[p.key] != definition_digest(p):
@@ -92,7 +98,10 @@ def pathways_check(
         for problem in problems:
             typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
-    typer.echo(f"{len(found)} pathway(s) in {folder}: " + (", ".join(f"{p.id} v{p.version}" for _, p in found) or "none"))
+    typer.echo(
+        f"{len(found)} pathway(s) in {folder}: "
+        + (", ".join(f"{p.id} v{p.version}" for _, p in found) or "none")
+    )
 
 
 def serve_cmd(

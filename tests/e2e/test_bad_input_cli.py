@@ -121,7 +121,9 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "binary.csv").write_bytes(b"first_name,last_name\x00\x01\xff\n" * 10)
     (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00")
     (tmp_path / "deep.yaml").write_text("readiness: " + "[" * 5000 + "]" * 5000 + "\n")
-    (tmp_path / "deep-block.yaml").write_text("".join("  " * n + "a:\n" for n in range(200)) + "  " * 200 + "b: 1\n")
+    (tmp_path / "deep-block.yaml").write_text(
+        "".join("  " * n + "a:\n" for n in range(200)) + "  " * 200 + "b: 1\n"
+    )
     (tmp_path / "bigint.yaml").write_text("readiness: " + "9" * 5000 + "\n")
     (tmp_path / "nan.yaml").write_text("readiness: .nan\n")
     (tmp_path / "inf.yaml").write_text("readiness: .inf\n")

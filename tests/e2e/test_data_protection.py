@@ -259,7 +259,11 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
     # The leaver: one hosted by another organisation than its employer, whose `show` is scanned below.
     team_host = {t["code"]: t["host"] for t in json.loads(cli("team", "list", "--json"))}
     typed(
-        next(j["ref"] for j in by_state["embedded"] if team_host.get(j["team"] or "") not in (None, j["employer"])),
+        next(
+            j["ref"]
+            for j in by_state["embedded"]
+            if team_host.get(j["team"] or "") not in (None, j["employer"])
+        ),
         "leave",
     )
 
@@ -344,10 +348,14 @@ def test_no_special_category_data_or_typed_reasons_leak_anywhere(
         week = SweepOptions(acting_for="*", as_of=today + timedelta(days=7))
         states.append(asyncio.run(nightly_sweep(week, return_state=True)))
     states.append(
-        asyncio.run(preview_sweep(SweepOptions(acting_for="*", as_of=today + timedelta(days=14)), return_state=True))
+        asyncio.run(
+            preview_sweep(SweepOptions(acting_for="*", as_of=today + timedelta(days=14)), return_state=True)
+        )
     )
     states.append(asyncio.run(partner_digest("*", return_state=True)))
-    states.append(asyncio.run(programme_report(ReportOptions(acting_for="*", simulations=100), return_state=True)))
+    states.append(
+        asyncio.run(programme_report(ReportOptions(acting_for="*", simulations=100), return_state=True))
+    )
     assert all(s.is_completed() for s in states), [(s.name, s.message) for s in states]
     from prefect.logging.handlers import APILogHandler
 

@@ -309,7 +309,10 @@ def test_outbox_settings_reach_the_transport_and_a_missing_ca_file_is_a_configur
 
     smtp_config = smtp_settings(settings)
     assert smtp_config is not None and smtp_config.validate_certs is False
-    assert smtp_config.ca_file == tmp_path / "no-such-ca.pem" and smtp_config.tls_server_name == "relay.example.org"
+    assert (
+        smtp_config.ca_file == tmp_path / "no-such-ca.pem"
+        and smtp_config.tls_server_name == "relay.example.org"
+    )
     code, _, err = cli("outbox", "send")
     assert code == 1 and err.startswith("  configuration: 1 × PEERPATH_SMTP_CA_FILE "), err
     assert "is not a file" in err
@@ -326,7 +329,10 @@ def test_retry_all_dead_requeues_every_dead_message_once(
     monkeypatch.setenv("PEERPATH_SMTP_PORT", str(smtp.port))
     monkeypatch.setenv("PEERPATH_SMTP_SECURITY", "none")
     code, out, err = cli("outbox", "send")
-    assert code == 0 and out == f"sent 0, retrying later 0, given up {len(queued)}\n", (out, err)  # refused: an answer
+    assert code == 0 and out == f"sent 0, retrying later 0, given up {len(queued)}\n", (
+        out,
+        err,
+    )  # refused: an answer
     smtp.heal()
     assert cli("outbox", "retry")[0] == 2  # neither an id nor --all-dead
     assert cli("outbox", "retry", "1", "--all-dead")[0] == 2

@@ -33,7 +33,9 @@ def test_show_displays_what_a_dbs_check_was_recorded_as(cli) -> None:  # noqa: F
     code, _, err = cli("check", ref, "dbs", "waiting", "--waiting-on", "occupational_health")
     assert code == 2 and one_error(err).startswith("the DBS check cannot wait on occupational health")
     code, _, err = cli("check", ref, "dbs", "cleared")
-    assert code == 2 and one_error(err).startswith("recording DBS cleared needs the level and workforce checked")
+    assert code == 2 and one_error(err).startswith(
+        "recording DBS cleared needs the level and workforce checked"
+    )
     assert cli("check", ref, "dbs", "waiting", "--on", "2026-11-02", "--dbs-level", "enhanced_adults_barred",
                "--workforce", "adult")[0] == 0  # fmt: skip
     assert cli("check", ref, "dbs", "cleared", "--on", "2026-11-20")[0] == 0  # the level applied for
@@ -51,15 +53,22 @@ def test_show_displays_what_a_dbs_check_was_recorded_as(cli) -> None:  # noqa: F
 
 def test_contacts_and_closure_days_are_kept_up_to_date(cli) -> None:  # noqa: F811
     setup_programme(cli)
-    assert cli("org", "contact-replace", "MIND-N", "hr", "hr@mind-n.example.org", "--name", "Rae Hartley")[0] == 0
+    assert (
+        cli("org", "contact-replace", "MIND-N", "hr", "hr@mind-n.example.org", "--name", "Rae Hartley")[0]
+        == 0
+    )
     orgs = {o["code"]: o for o in json.loads(cli("org", "list", "--json")[1])}
-    assert orgs["MIND-N"]["contacts"] == [{"role": "hr", "name": "Rae Hartley", "email": "hr@mind-n.example.org"}]
+    assert orgs["MIND-N"]["contacts"] == [
+        {"role": "hr", "name": "Rae Hartley", "email": "hr@mind-n.example.org"}
+    ]
     assert cli("org", "contact-remove", "MIND-N", "hr", "hr@mind-n.example.org")[0] == 0
     code, _, err = cli("org", "contact-remove", "MIND-N", "hr", "hr@mind-n.example.org")
     assert code == 2 and one_error(err) == "MIND-N has no hr contact hr@mind-n.example.org"
     assert cli("org", "closure", "MIND-N", "2026-12-29", "2026-12-30")[0] == 0
     assert json.loads(cli("org", "closures", "MIND-N", "--json")[1]) == ["2026-12-29", "2026-12-30"]
-    assert cli("org", "closure-remove", "MIND-N", "2026-12-29")[1].strip() == "MIND-N: 1 closure day(s) removed"
+    assert (
+        cli("org", "closure-remove", "MIND-N", "2026-12-29")[1].strip() == "MIND-N: 1 closure day(s) removed"
+    )
     assert json.loads(cli("org", "closures", "MIND-N", "--json")[1]) == ["2026-12-30"]
     code, _, err = cli("--as", "Someone@NMH", "org", "closure-remove", "MIND-N", "2026-12-30")
     assert code == 2 and "NMH cannot remove closure days for MIND-N" in one_error(err)

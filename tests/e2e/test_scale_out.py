@@ -277,7 +277,8 @@ def _run_sweep_on_pool(deployments: dict[str, str], procs: Processes):  # type: 
 
     with get_client(sync_client=True) as client:
         parent = client.create_flow_run_from_deployment(
-            uuid.UUID(deployments["sweep-by-organisation/nightly"]), parameters={"acting_for": "*", "as_of": AS_OF.isoformat()}
+            uuid.UUID(deployments["sweep-by-organisation/nightly"]),
+            parameters={"acting_for": "*", "as_of": AS_OF.isoformat()},
         )
         deadline = time.monotonic() + SWEEP_TIMEOUT
         while True:

@@ -50,7 +50,15 @@ def test_a_coordinators_run_records_the_check(served: Served) -> None:
         served,
         "record-check-result/coordinator",
         # the journey's employer records its own candidate's check (a partner acting for itself)
-        {"check": {"journey": ref, "check": "dbs", "status": "cleared", "acting_as": ACTING_AS, "acting_for": before["employer"]}},
+        {
+            "check": {
+                "journey": ref,
+                "check": "dbs",
+                "status": "cleared",
+                "acting_as": ACTING_AS,
+                "acting_for": before["employer"],
+            }
+        },
     )
     run = wait_for_run(served, run_id)
     print(
@@ -142,7 +150,14 @@ def test_acting_for_a_partner_on_another_organisations_journey_ends_failed_and_c
     run_id, _ = create_run_as_the_ui_does(
         served,
         "apply-trigger/coordinator",
-        {"action": {"journey": ref, "trigger": "shortlist", "acting_as": ACTING_AS, "acting_for": outsider.lower()}},
+        {
+            "action": {
+                "journey": ref,
+                "trigger": "shortlist",
+                "acting_as": ACTING_AS,
+                "acting_for": outsider.lower(),
+            }
+        },
     )
     run = wait_for_run(served, run_id)
 

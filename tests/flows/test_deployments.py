@@ -21,7 +21,9 @@ LONDON = "Europe/London"
 
 # (flow name, deployment name, entrypoint) -> (concurrency limit, (cron, timezone, active)...): what must hold in both places.
 Key = tuple[str, str, str]
-Spec = tuple[int | None, tuple[tuple[str, str, bool, str], ...]]  # (cron, timezone, active, parameters as JSON)
+Spec = tuple[
+    int | None, tuple[tuple[str, str, bool, str], ...]
+]  # (cron, timezone, active, parameters as JSON)
 
 
 def _entrypoint(flow: Any) -> str:
@@ -65,11 +67,17 @@ def yaml_deployments() -> dict[Key, Spec]:
         key = (flow.name, entry["name"], entry["entrypoint"])
         assert key not in found, f"{key} declared twice in prefect.yaml"
         crons = tuple(
-            (s["cron"], s.get("timezone"), s.get("active", True), json.dumps(s.get("parameters", {}), sort_keys=True))
+            (
+                s["cron"],
+                s.get("timezone"),
+                s.get("active", True),
+                json.dumps(s.get("parameters", {}), sort_keys=True),
+            )
             for s in entry.get("schedules") or []
         )
         assert all(
-            set(s) <= {"cron", "timezone", "active", "day_or", "parameters"} for s in entry.get("schedules") or []
+            set(s) <= {"cron", "timezone", "active", "day_or", "parameters"}
+            for s in entry.get("schedules") or []
         ), entry
         found[key] = (entry.get("concurrency_limit"), crons)
     return found

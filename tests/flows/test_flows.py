@@ -493,9 +493,9 @@ def test_pause_then_resume_returns_a_journey_where_it_left_off(demo_db: str) -> 
     paused = last_event(demo_db, jid)
     assert paused.reason is None  # kept apart from the event log:
     with session(demo_db) as s:
-        assert s.scalars(select(FreeTextReason.content).where(FreeTextReason.event_id == paused.id)).all() == [
-            "wellbeing pause"
-        ]
+        assert s.scalars(
+            select(FreeTextReason.content).where(FreeTextReason.event_id == paused.id)
+        ).all() == ["wellbeing pause"]
 
     resumed = run(
         pause_or_resume,
@@ -836,7 +836,9 @@ def check_the_sweep_sent_everything(demo_db: str, mail: Path) -> None:
     (summary,) = artifacts(state.state_details.flow_run_id, "sweep-summary-all")
     assert f"email: {len(statuses)} sent, 0 to retry, 0 given up" in summary.data
 
-    again = run(nightly_sweep, SweepOptions(acting_for="*"))  # the same night twice: nothing new, nothing resent
+    again = run(
+        nightly_sweep, SweepOptions(acting_for="*")
+    )  # the same night twice: nothing new, nothing resent
     assert again.is_completed() and again.result()["actions"] == 0 and again.result()["sent"] == 0, again
     assert len(list(mail.glob("*.eml"))) == len(statuses)
 
@@ -1146,7 +1148,13 @@ def test_a_form_date_out_of_range_is_refused_before_anything_runs() -> None:
             SweepOptions.model_validate({"acting_for": "*", "as_of": bad})
         with pytest.raises(ValidationError, match="out of range"):
             RecordSupervision.model_validate(
-                {"journey": "J-000001", "kind": "peer", "due_on": bad, "acting_as": ACTING_AS, "acting_for": "*"}
+                {
+                    "journey": "J-000001",
+                    "kind": "peer",
+                    "due_on": bad,
+                    "acting_as": ACTING_AS,
+                    "acting_for": "*",
+                }
             )
     assert SweepOptions.model_validate({"acting_for": "*", "as_of": "2100-12-31"}).as_of is not None
 
@@ -1160,7 +1168,9 @@ def test_a_sweep_as_of_a_future_date_never_purges_early(demo_db: str) -> None:
 
     due_today = app.run_retention(Settings(), london_today(), dry_run=True)
     due_next_year = app.run_retention(Settings(), london_today() + timedelta(days=800), dry_run=True)
-    assert len(due_next_year.journeys) > len(due_today.journeys), "the demo must have something to purge later"
+    assert len(due_next_year.journeys) > len(due_today.journeys), (
+        "the demo must have something to purge later"
+    )
     state = run(nightly_sweep, SweepOptions(acting_for="*", as_of=london_today() + timedelta(days=800)))
     assert state.is_completed(), state
     summary = next(a.data for a in artifacts(state.state_details.flow_run_id) if a.type == "markdown")
@@ -1199,7 +1209,10 @@ def test_codes_and_references_are_checked_as_the_cli_checks_them(field: str, val
         PlaceInTeam.model_validate(form)
 
 
-@pytest.mark.parametrize("flow_name", ["nightly_sweep", "preview_sweep", "partner_digest", "sweep_by_organisation", "programme_report"])
+@pytest.mark.parametrize(
+    "flow_name",
+    ["nightly_sweep", "preview_sweep", "partner_digest", "sweep_by_organisation", "programme_report"],
+)
 def test_a_programme_job_is_refused_to_anyone_but_the_programme_lead(demo_db: str, flow_name: str) -> None:
     """A partner runs nothing across organisations: not a partition of the sweep, not the preview, not the
     digests or the programme report (and nothing is written first)."""
@@ -1212,7 +1225,10 @@ def test_a_programme_job_is_refused_to_anyone_but_the_programme_lead(demo_db: st
         if flow_name in ("nightly_sweep", "preview_sweep"):
             params = {"options": {**params, "organisation": organisation}}
         elif flow_name == "programme_report":
-            params = {"options": {**params, "simulations": 100} | ({"organisation": organisation} if organisation else {})}
+            params = {
+                "options": {**params, "simulations": 100}
+                | ({"organisation": organisation} if organisation else {})
+            }
         elif flow_name == "partner_digest":
             params["organisation"] = organisation
         state = asyncio.run(flow(**params, return_state=True))
@@ -1298,7 +1314,9 @@ def test_an_erasure_deletes_the_prefect_runs_that_name_the_person(
     ref = REF.findall(first.result())[0]
     paused = run(
         pause_or_resume,
-        PauseOrResume(journey=ref, action="pause", reason="moving house", acting_as=ACTING_AS, acting_for="*"),
+        PauseOrResume(
+            journey=ref, action="pause", reason="moving house", acting_as=ACTING_AS, acting_for="*"
+        ),
     )
     assert paused.is_completed(), paused
     other_ref, _ = journeys_in(demo_db, State.APPLIED)[0]

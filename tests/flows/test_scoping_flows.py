@@ -121,8 +121,16 @@ def assert_refused_and_unchanged(state: Any, message: str, url: str, before: dic
 # to, with a form that passes validation: (flow, journey state, the form's other fields).
 ON_NMH_JOURNEYS: list[tuple[str, State, dict[str, Any]]] = [
     ("apply_trigger", State.APPLIED, {"trigger": "shortlist"}),
-    ("record_check", State.CHECKS, {"check": "dbs", "status": CheckStatus.CLEARED,
-                                    "dbs_level": "enhanced_adults_barred", "dbs_workforce": "adult"}),
+    (
+        "record_check",
+        State.CHECKS,
+        {
+            "check": "dbs",
+            "status": CheckStatus.CLEARED,
+            "dbs_level": "enhanced_adults_barred",
+            "dbs_workforce": "adult",
+        },
+    ),
     ("place_in_team", State.TRAINING, {"team": "NMH-CMHT-N"}),
     ("record_training", State.TRAINING, {"module": "{module}"}),
     ("record_supervision", State.PROBATION, {"kind": "peer", "due_on": "{today}", "held_on": "{today}"}),

@@ -118,7 +118,9 @@ class _J:
         if outcome == "pass":  # a final pass needs the earlier reviews held and the training complete
             self.train(TrainingStage.PROBATION, day - 1)
             with self.uow:
-                earlier = [r.name for r in self.uow.journey(self.ref).reviews if r.name != "final" and not r.held_on]
+                earlier = [
+                    r.name for r in self.uow.journey(self.ref).reviews if r.name != "final" and not r.held_on
+                ]
             pathway = self.uow.pathways.get(self.pathway)
             for name in earlier:
                 if not next(p for p in pathway.probation.reviews if p.name == name).optional:

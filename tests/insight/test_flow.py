@@ -50,7 +50,9 @@ def test_programme_report_flow(prefect_api: None, sqlite_url: str, tmp_path: Pat
     engine.dispose()
     monkeypatch.setenv("PEERPATH_DATABASE_URL", sqlite_url)
     monkeypatch.chdir(tmp_path)
-    state = asyncio.run(programme_report(ReportOptions(acting_for="*", as_of=AS_OF, simulations=100), return_state=True))
+    state = asyncio.run(
+        programme_report(ReportOptions(acting_for="*", as_of=AS_OF, simulations=100), return_state=True)
+    )
     assert state.is_completed(), state
     result = state.result()
     path = Path(result["report"])
@@ -69,5 +71,7 @@ def test_programme_report_flow(prefect_api: None, sqlite_url: str, tmp_path: Pat
     state = asyncio.run(programme_report(ReportOptions(acting_for="*", organisation="RVH", as_of=AS_OF, simulations=100),
                                          return_state=True))  # fmt: skip
     assert state.is_completed() and state.result()["organisation"] == "RVH"
-    state = asyncio.run(programme_report(ReportOptions(acting_for="*", organisation="NOPE", as_of=AS_OF), return_state=True))
+    state = asyncio.run(
+        programme_report(ReportOptions(acting_for="*", organisation="NOPE", as_of=AS_OF), return_state=True)
+    )
     assert state.is_failed() and state.message == "unknown organisation 'NOPE'"

@@ -128,7 +128,10 @@ def test_backtest_with_too_little_history_says_so(tmp_path) -> None:  # type: ig
     engine = make_engine(f"sqlite:///{tmp_path / 'short.db'}")
     upgrade(engine)
     generate_history(engine, journeys=200, start=date(2024, 6, 1), end=date(2025, 12, 31), seed=5)
-    with Session(engine) as session, pytest.raises(ValueError, match="too little history to back-test from 2025-01-01"):
+    with (
+        Session(engine) as session,
+        pytest.raises(ValueError, match="too little history to back-test from 2025-01-01"),
+    ):
         backtest(session, builtin_registry(), [date(2025, 1, 1)], settings=Settings(sims=50))
     with Session(engine) as session:  # a year on, there is enough before the cut
         assert backtest(session, builtin_registry(), [date(2025, 7, 1)], settings=Settings(sims=50)).rows

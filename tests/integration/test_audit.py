@@ -343,7 +343,9 @@ def test_a_whole_workload_sends_no_update_or_delete_of_events_but_redactions(dat
     with uow:
         assert uow.session.scalar(select(func.count()).select_from(Event).where(Event.kind == "purge")) >= 3
         # Reasons are written apart from the log: none in it; the paused journey's reason is kept.
-        assert uow.session.scalar(select(func.count()).select_from(Event).where(Event.reason.is_not(None))) == 0
+        assert (
+            uow.session.scalar(select(func.count()).select_from(Event).where(Event.reason.is_not(None))) == 0
+        )
         assert uow.session.scalar(select(func.count()).select_from(FreeTextReason)) == 1
     assert seen, "the workload redacted reasons: at least one UPDATE of events was expected"
     for statement, parameters in seen:

@@ -62,7 +62,9 @@ def test_every_turn_of_a_journey_tells_the_candidate(told: UnitOfWork) -> None:
         rendered = render(template, MessageContext(**context))
         assert rendered.text.startswith("Hello Alex1,")
         assert "North Midlands Mental Health NHS FT" in rendered.text, "the organisation is the sender"
-        assert "If you have a question, contact Nadia Coordinator at nadia@nmh.example.nhs.uk." in rendered.text
+        assert (
+            "If you have a question, contact Nadia Coordinator at nadia@nmh.example.nhs.uk." in rendered.text
+        )
         body = rendered.text.replace("North Midlands Mental Health NHS FT", "")
         assert not FORBIDDEN.findall(body + rendered.html.replace("North Midlands Mental Health NHS FT", ""))
 

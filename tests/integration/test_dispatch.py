@@ -327,7 +327,10 @@ def test_an_invitation_carries_an_ics_whose_uid_survives_a_reschedule(
         events.append(event)
     assert events[0]["UID"] == events[1]["UID"]  # the reschedule updates the same calendar entry
     (untimed,) = smtp.by_message_id(no_time)
-    assert [p.get_content_type() for p in untimed.iter_parts()] == ["text/plain", "text/html"]  # no time: no calendar
+    assert [p.get_content_type() for p in untimed.iter_parts()] == [
+        "text/plain",
+        "text/html",
+    ]  # no time: no calendar
 
 
 def test_an_invitation_to_the_coordinator_does_not_make_them_their_own_organiser(
@@ -541,7 +544,10 @@ def test_server_down_then_up_nothing_lost_each_delivered_once(
 
     # An outage of the run, not a failure of twelve messages: no attempt is counted against them.
     assert (result.sent, result.retried, result.dead) == (0, 0, 0) and result.nothing_sent
-    assert list(result.failures) == ["connection"] and "Connect call failed" in result.failures["connection"].detail
+    assert (
+        list(result.failures) == ["connection"]
+        and "Connect call failed" in result.failures["connection"].detail
+    )
     waiting = rows(uow)
     assert {r.status for r in waiting} == {OutboxStatus.PENDING} and {r.attempts for r in waiting} == {0}
     for r in waiting:
@@ -603,10 +609,20 @@ def test_a_row_stuck_in_sending_is_reclaimed_after_the_lease(
     with uow:
         db_now = database_now(uow.session)
     stale_id, stale_mid = add_message(
-        uow, world, status=OutboxStatus.SENDING, attempts=1, claimed_at=NOW, lease_until=db_now - timedelta(seconds=1)
+        uow,
+        world,
+        status=OutboxStatus.SENDING,
+        attempts=1,
+        claimed_at=NOW,
+        lease_until=db_now - timedelta(seconds=1),
     )
     fresh_id, fresh_mid = add_message(
-        uow, world, status=OutboxStatus.SENDING, attempts=1, claimed_at=NOW, lease_until=db_now + timedelta(seconds=2)
+        uow,
+        world,
+        status=OutboxStatus.SENDING,
+        attempts=1,
+        claimed_at=NOW,
+        lease_until=db_now + timedelta(seconds=2),
     )
 
     result = run(uow, smtp, Clock())

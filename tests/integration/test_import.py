@@ -68,10 +68,14 @@ def test_bad_rows_are_all_listed_with_line_numbers_and_nothing_is_written(seeded
 
 def test_a_future_application_date_is_a_row_error_with_its_line(seeded: UnitOfWork) -> None:
     tomorrow = london_today() + timedelta(days=1)
-    content = HEADER + f"Ann,Lee,ann@example.com,hiv,NMH,2026-10-01\nBob,Ray,bob@example.com,hiv,NMH,{tomorrow}\n"
+    content = (
+        HEADER + f"Ann,Lee,ann@example.com,hiv,NMH,2026-10-01\nBob,Ray,bob@example.com,hiv,NMH,{tomorrow}\n"
+    )
     with pytest.raises(ImportRejected) as rejected:
         import_applicants(seeded, ACTOR, content)
-    assert [(b.line, b.reason) for b in rejected.value.bad_rows] == [(3, f"applied on {tomorrow} is in the future")]
+    assert [(b.line, b.reason) for b in rejected.value.bad_rows] == [
+        (3, f"applied on {tomorrow} is in the future")
+    ]
     assert counts(seeded) == (0, 0, 0)
 
 

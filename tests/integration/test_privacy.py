@@ -91,7 +91,9 @@ def events_of(uow: UnitOfWork, ref: str) -> list[SimpleNamespace]:
         rows = uow.session.scalars(select(Event).where(Event.journey_id == journey.id).order_by(Event.id))
         kept = dict(
             uow.session.execute(
-                select(FreeTextReason.event_id, FreeTextReason.content).where(FreeTextReason.journey_id == journey.id)
+                select(FreeTextReason.event_id, FreeTextReason.content).where(
+                    FreeTextReason.journey_id == journey.id
+                )
             ).all()
         )
         plain = [_plain(e) for e in rows]

@@ -550,7 +550,8 @@ class Run:
         assert before.snapshot.state in (State.PROBATION, State.PAUSED) and after.state is State.LEFT
         added = new_events(self.uow, self.id, before.events)
         assert [(e.kind, e.trigger, e.to_state) for e in added] == [
-            ("review", None, None), ("transition", "terminate", State.LEFT)
+            ("review", None, None),
+            ("transition", "terminate", State.LEFT),
         ]
         return True
 
@@ -573,7 +574,11 @@ class Run:
             )
 
         spec = self.pathway.checks.dbs
-        dbs = {"dbs_level": spec.level, "dbs_workforce": spec.workforce} if a.as_required and a.kind == "dbs" else {}
+        dbs = (
+            {"dbs_level": spec.level, "dbs_workforce": spec.workforce}
+            if a.as_required and a.kind == "dbs"
+            else {}
+        )
         return self.attempt_fact(call)
 
     def train(self, module: str) -> bool:
@@ -634,9 +639,7 @@ class Run:
                 for point in self.pathway.probation.reviews:
                     review = snap.reviews.get(point.name)
                     if point.name != "final" and review is not None and review.held_on is None:
-                        self.attempt_fact(
-                            self._review_call(point.name, "pass")
-                        )
+                        self.attempt_fact(self._review_call(point.name, "pass"))
             if prepare and (final is None or final.outcome is not ReviewOutcome.PASS):
                 self.attempt_fact(
                     lambda at: service.record_review(self.uow, ACTOR, self.ref, "final", "pass", at=at)

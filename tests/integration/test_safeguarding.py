@@ -53,7 +53,9 @@ def events(uow: UnitOfWork, ref: str) -> list[SimpleNamespace]:
             .order_by(Event.id)
         )
         return [
-            SimpleNamespace(kind=e.kind, trigger=e.trigger, to_state=e.to_state, reason=reason, detail=e.detail)
+            SimpleNamespace(
+                kind=e.kind, trigger=e.trigger, to_state=e.to_state, reason=reason, detail=e.detail
+            )
             for e, reason in found
         ]
 
@@ -69,7 +71,9 @@ def count(uow: UnitOfWork, model: Any) -> int:
 def test_a_lower_dbs_level_is_refused_naming_both(uow: UnitOfWork) -> None:
     programme(uow)
     ref = service.register_applicant(uow, ACTOR, applicant(pathway="hiv"), at=T0)
-    for day, trig in enumerate(["shortlist", "schedule_interview", "record_interview", "offer", "accept_offer"], 1):
+    for day, trig in enumerate(
+        ["shortlist", "schedule_interview", "record_interview", "offer", "accept_offer"], 1
+    ):
         service.apply_trigger(uow, ACTOR, ref, trig, at=at(day))
     before = len(events(uow, ref))
     with pytest.raises(InvalidInput) as refused:
@@ -106,7 +110,9 @@ def test_every_check_and_party_pair_is_recorded_or_refused(uow: UnitOfWork) -> N
                     ).one()
                     assert check.waiting_on == party
             else:
-                with pytest.raises(InvalidInput, match=f"^the {kind.label} check cannot wait on {party.label} "):
+                with pytest.raises(
+                    InvalidInput, match=f"^the {kind.label} check cannot wait on {party.label} "
+                ):
                     service.record_check(uow, ACTOR, ref, kind, "waiting", waiting_on=party, at=at(8))
 
 
@@ -116,7 +122,9 @@ def test_every_check_and_party_pair_is_recorded_or_refused(uow: UnitOfWork) -> N
 def test_update_service_keeps_the_certificate_date_and_the_event_lists_the_change(uow: UnitOfWork) -> None:
     programme(uow)
     ref = journey_in(uow, State.CHECKS)
-    service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 4), at=at(8), **dbs_as_required())
+    service.record_check(
+        uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 4), at=at(8), **dbs_as_required()
+    )
     changes = service.record_check(uow, ACTOR, ref, "dbs", "cleared", update_service=True, at=at(30))
     assert changes == {"update_service": [None, True]}
     with uow:
@@ -132,11 +140,18 @@ def test_an_explicit_date_is_recorded_never_ignored(uow: UnitOfWork) -> None:
     service.record_check(uow, ACTOR, ref, "dbs", "waiting", on=date(2026, 3, 10), at=at(10))
     # The same party again with an earlier date: a correction, recorded with its previous value.
     changes = service.record_check(uow, ACTOR, ref, "dbs", "waiting", on=date(2026, 3, 6), at=at(11))
-    assert changes == {"requested_on": ["2026-03-10", "2026-03-06"], "waiting_since": ["2026-03-10", "2026-03-06"]}
+    assert changes == {
+        "requested_on": ["2026-03-10", "2026-03-06"],
+        "waiting_since": ["2026-03-10", "2026-03-06"],
+    }
     with pytest.raises(InvalidInput, match="is before it was requested on 2026-03-06"):
-        service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 5), at=at(12), **dbs_as_required())
+        service.record_check(
+            uow, ACTOR, ref, "dbs", "cleared", on=date(2026, 3, 5), at=at(12), **dbs_as_required()
+        )
     with pytest.raises(InvalidInput, match="is in the future"):
-        service.record_check(uow, ACTOR, ref, "dbs", "cleared", on=date(2027, 1, 5), at=at(12), **dbs_as_required())
+        service.record_check(
+            uow, ACTOR, ref, "dbs", "cleared", on=date(2027, 1, 5), at=at(12), **dbs_as_required()
+        )
 
 
 def test_a_back_dated_step_must_fit_what_is_known(uow: UnitOfWork) -> None:
@@ -146,9 +161,13 @@ def test_a_back_dated_step_must_fit_what_is_known(uow: UnitOfWork) -> None:
         service.record_check(uow, ACTOR, ref, "identity", "cleared", on=date(2026, 1, 5), at=at(8))
     with pytest.raises(InvalidInput, match="is before the offer was accepted on 2026-03-07"):
         service.record_check(uow, ACTOR, ref, "work_health", "waiting", on=date(2026, 3, 4), at=at(8))
-    service.record_check(uow, ACTOR, ref, "dbs", "waiting", waiting_on="employer_hr", on=date(2026, 3, 10), at=at(10))
+    service.record_check(
+        uow, ACTOR, ref, "dbs", "waiting", waiting_on="employer_hr", on=date(2026, 3, 10), at=at(10)
+    )
     with pytest.raises(InvalidInput, match="is before employer hr got the DBS check on 2026-03-10"):
-        service.record_check(uow, ACTOR, ref, "dbs", "waiting", waiting_on="candidate", on=date(2026, 3, 9), at=at(10))
+        service.record_check(
+            uow, ACTOR, ref, "dbs", "waiting", waiting_on="candidate", on=date(2026, 3, 9), at=at(10)
+        )
 
 
 def test_contacts_replaced_and_removed_and_closures_listed_and_removed_with_history(uow: UnitOfWork) -> None:
@@ -203,12 +222,16 @@ def test_the_host_cannot_end_or_decide_for_the_employer(placed: tuple[UnitOfWork
         lambda: service.record_review(uow, HOST, ref, "final", "pass", at=at(60)),
         lambda: service.record_check(uow, HOST, ref, "dbs", "cleared", at=at(60)),
     ):
-        with pytest.raises(NotPermitted, match=f"^NMH is {ref}'s host: only its employer or programme lead can "):
+        with pytest.raises(
+            NotPermitted, match=f"^NMH is {ref}'s host: only its employer or programme lead can "
+        ):
             act()
     # What the host may do: reviews other than the final outcome, and recommend the final one.
     service.record_review(uow, HOST, ref, "first", "pass", at=at(41 + 6 * 7))
     service.record_review(uow, HOST, ref, "final", "pass", recommend=True, at=at(41 + 6 * 7))
-    with pytest.raises(NotPermitted, match="only its host or programme lead can recommend the final review's outcome"):
+    with pytest.raises(
+        NotPermitted, match="only its host or programme lead can recommend the final review's outcome"
+    ):
         service.record_review(uow, EMPLOYER, ref, "final", "pass", recommend=True, at=at(41 + 6 * 7))
     with pytest.raises(NotPermitted):
         service.leave(uow, service.Actor("x", "OTHER"), ref, "moved away", at=at(60))
@@ -222,7 +245,10 @@ def test_terminate_ends_the_journey_for_good(placed: tuple[UnitOfWork, str]) -> 
     assert service.record_review(uow, EMPLOYER, ref, "first", "terminate", at=at(41 + 6 * 7)) is State.LEFT
     last = events(uow, ref)[-1]
     assert (last.kind, last.trigger, last.to_state, last.reason) == (
-        "transition", "terminate", "left", "probation not passed"
+        "transition",
+        "terminate",
+        "left",
+        "probation not passed",
     )
     with pytest.raises(TransitionRefused):
         service.apply_trigger(uow, EMPLOYER, ref, "pass_probation", at=at(41 + 25 * 7))
@@ -266,7 +292,9 @@ def test_placing_beyond_the_supervised_places_needs_the_programme_lead_and_a_rea
     with pytest.raises(TransitionRefused, match=r"team CMHT-N has no supervised place free \(1 of 1 taken\)"):
         service.place_in_team(uow, service.Actor("c", "NMH"), second, "CMHT-N", at=at(42))
     with pytest.raises(NotPermitted, match="only the programme lead can place beyond"):
-        service.place_in_team(uow, service.Actor("c", "NMH"), second, "CMHT-N", over_capacity_reason="cover", at=at(42))
+        service.place_in_team(
+            uow, service.Actor("c", "NMH"), second, "CMHT-N", over_capacity_reason="cover", at=at(42)
+        )
     assert service.place_in_team(uow, LEAD, second, "CMHT-N", over_capacity_reason="cover for a vacancy",
                                  at=at(42)) is State.PROBATION  # fmt: skip
     last = events(uow, second)[-1]
@@ -283,7 +311,9 @@ def test_placing_beyond_the_supervised_places_needs_the_programme_lead_and_a_rea
 # Pathways that never strand a journey
 
 
-def test_a_pinned_local_pathway_is_swept_on_a_machine_without_its_folder(database_url: str, tmp_path: Path) -> None:
+def test_a_pinned_local_pathway_is_swept_on_a_machine_without_its_folder(
+    database_url: str, tmp_path: Path
+) -> None:
     from peerpath import app
     from peerpath.settings import Settings
 
@@ -311,7 +341,9 @@ def test_a_pinned_local_pathway_is_swept_on_a_machine_without_its_folder(databas
         "overrides:\n  - {rule: interview-scheduling, pathway: eating-disorders, reason: Chased sooner here.}\n",
         encoding="utf-8",
     )
-    without_with_rules = Settings(database_url=database_url, pathways_dir=None, rules_dir=rules_dir, _env_file=None)  # type: ignore[call-arg]
+    without_with_rules = Settings(
+        database_url=database_url, pathways_dir=None, rules_dir=rules_dir, _env_file=None
+    )  # type: ignore[call-arg]
     result = app.run_sweep(without_with_rules, date(2026, 4, 30))
     assert result.journeys == 1 and result.actions >= 1  # swept against the pinned definition
     with elsewhere:

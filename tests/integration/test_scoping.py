@@ -213,7 +213,9 @@ def test_every_action_on_a_journey_is_for_its_employer_its_host_and_the_programm
         with pytest.raises(NotPermitted) as refused:
             case.act(scoped, actor, ref)
         if who == "host" and case.state in PLACED:  # it sees the journey: told what it may not do
-            assert str(refused.value).startswith(f"NMH is {ref}'s host: only its employer or programme lead can ")
+            assert str(refused.value).startswith(
+                f"NMH is {ref}'s host: only its employer or programme lead can "
+            )
         else:
             assert str(refused.value) == refused_for(ref, actor.organisation)  # type: ignore[arg-type]
         assert dump(scoped) == before, f"{action} refused for {who} but the database changed"
@@ -352,7 +354,9 @@ def test_an_import_does_not_reveal_another_organisations_open_application(scoped
     theirs = service.register_applicant(scoped, LEAD, applicant(9, "NMH"), at=T0)
     email = applicant(9).email
     # Another organisation's open application is not ours to refuse on: MIND-N's import goes through.
-    (ours,) = import_applicants(scoped, partner("MIND-N"), HEADER + f"Al,Ex,{email},{PATHWAY},MIND-N,2026-03-02\n")
+    (ours,) = import_applicants(
+        scoped, partner("MIND-N"), HEADER + f"Al,Ex,{email},{PATHWAY},MIND-N,2026-03-02\n"
+    )
     assert ours != theirs
     # Its own open application is refused, and named (it is MIND-N's to see).
     with pytest.raises(ImportRejected) as rejected:

@@ -207,8 +207,12 @@ def test_two_processes_fire_a_thousand_conflicting_triggers_without_a_lost_updat
     with Session(engine) as session:
         events = session.execute(  # each reason as kept apart (free_text_reasons), beside its event
             select(
-                Event.journey_id, FreeTextReason.content.label("reason"), Event.trigger, Event.from_state,
-                Event.to_state, Event.actor,
+                Event.journey_id,
+                FreeTextReason.content.label("reason"),
+                Event.trigger,
+                Event.from_state,
+                Event.to_state,
+                Event.actor,
             )
             .outerjoin(FreeTextReason, FreeTextReason.event_id == Event.id)
             .where(Event.id > baseline)

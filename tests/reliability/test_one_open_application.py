@@ -88,9 +88,11 @@ def test_two_processes_registering_the_same_person_open_one_application(
         assert winner["out"].strip().startswith("J-") and winner["err"] == "", (email, winner)
         lines = loser["err"].splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (email, loser)
-        assert "Traceback" not in loser["err"] and "INSERT" not in loser["err"] and "@" not in lines[0].split(
-            "already has", 1
-        )[-1], (email, loser)
+        assert (
+            "Traceback" not in loser["err"]
+            and "INSERT" not in loser["err"]
+            and "@" not in lines[0].split("already has", 1)[-1]
+        ), (email, loser)
         if loser["code"] == 2:
             assert f"{email} already has an open {PATHWAY} application (J-" in lines[0], lines
         else:

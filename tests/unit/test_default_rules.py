@@ -728,7 +728,9 @@ def test_the_interview_reminder_is_never_sent_once_the_interview_day_has_come() 
     case = next(c for c in CASES if c.rule == "interview-reminder")
     assert actions(case.rule, case.journey, INTERVIEW - timedelta(1))
     assert actions(case.rule, case.journey, INTERVIEW) == set()
-    assert actions(case.rule, case.journey, INTERVIEW + timedelta(30)) == set(), "no catch-up of a past interview"
+    assert actions(case.rule, case.journey, INTERVIEW + timedelta(30)) == set(), (
+        "no catch-up of a past interview"
+    )
     unbooked = replace(case.journey, interview_on=None)
     assert actions(case.rule, unbooked, INTERVIEW - timedelta(1)) == set()
     assert actions("interview-not-booked", case.journey, INTERVIEW + timedelta(30)) == set()
@@ -741,7 +743,9 @@ def test_a_wellbeing_pause_prompts_only_the_coordinator_and_never_the_candidate(
         due = evaluate_journey(rules, case.journey, MON + timedelta(day), CAL).actions
         assert all(a.role is not Role.CANDIDATE for a in due), f"day {day}: {due}"
     assert all(s.to is Role.COORDINATOR and s.action is Action.REMIND for s in RULES[case.rule].steps)
-    resumed = replace(case.journey, state=State.CHECKS, paused_from=None, pauses=((MON, MON + timedelta(30)),))
+    resumed = replace(
+        case.journey, state=State.CHECKS, paused_from=None, pauses=((MON, MON + timedelta(30)),)
+    )
     assert actions(case.rule, resumed, MON + timedelta(56)) == set()
 
 

@@ -148,7 +148,9 @@ def all_clear_snapshot(pathway: Pathway, state: State, paused_from: State | None
         start_date=TODAY,
         checks={
             k: CheckView(
-                k, CheckStatus.CLEARED, completed_on=TODAY - timedelta(days=3),
+                k,
+                CheckStatus.CLEARED,
+                completed_on=TODAY - timedelta(days=3),
                 # DBS: recorded at the level and workforce the pathway needs
                 dbs_level=pathway.checks.dbs.level if k is CheckKind.DBS else None,
                 dbs_workforce=pathway.checks.dbs.workforce if k is CheckKind.DBS else None,

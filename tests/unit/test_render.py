@@ -197,7 +197,9 @@ def test_invitations_show_the_time_in_uk_time_and_the_place() -> None:
 def test_dead_letter_names_the_email_the_recipient_and_the_server_reply() -> None:
     from notifications.dead_letter import what_happened
 
-    refused = what_happened("Alex", "alex@example.com", "550 5.1.1 <alex@example.com>: mailbox unavailable", False)
+    refused = what_happened(
+        "Alex", "alex@example.com", "550 5.1.1 <alex@example.com>: mailbox unavailable", False
+    )
     rendered = render("dead-letter", context(subject="References: please chase", days=0, reason=refused))
     assert rendered.subject == "Not delivered: References: please chase"
     assert 'The email "References: please chase" about Sam (J-000123) was not delivered.' in rendered.text

@@ -150,7 +150,9 @@ HOST_ONLY = {Action.RECOMMEND_FINAL_REVIEW}
 @pytest.mark.parametrize("action", list(Action), ids=str)
 @pytest.mark.parametrize("relation", ["employer", "host", "both", "neither", "programme lead"])
 def test_every_action_and_relation(action: Action, relation: str) -> None:
-    scope = {"employer": "EMP", "host": "HST", "both": "EMP", "neither": "OTH", "programme lead": None}[relation]
+    scope = {"employer": "EMP", "host": "HST", "both": "EMP", "neither": "OTH", "programme lead": None}[
+        relation
+    ]
     host = "EMP" if relation == "both" else "HST"
     if relation == "programme lead":
         expected = True
@@ -176,7 +178,10 @@ def test_the_issue_s_actions_are_the_employer_s() -> None:
                    Action.WAIVE_REFERENCES, Action.RECORD_DBS, Action.RECORD_FINAL_REVIEW):  # fmt: skip
         assert PERMISSIONS[action] == {E, PL}, action
     assert relations("HST", "EMP", "HST") == {H}
-    with pytest.raises(NotPermitted, match=r"^HST is J-000001's host: only its employer or programme lead can end probation \(terminate\)$"):
+    with pytest.raises(
+        NotPermitted,
+        match=r"^HST is J-000001's host: only its employer or programme lead can end probation \(terminate\)$",
+    ):
         require(Action.TERMINATE, scope="HST", employer="EMP", host="HST", ref="J-000001")
 
 
@@ -197,7 +202,9 @@ def test_a_folder_with_several_bad_files_lists_every_problem_with_its_line(tmp_p
     hiv = yaml.safe_load((BUILTIN_DIR / "hiv.yaml").read_text())
     _write(tmp_path, "a-good.yaml", dict(hiv, id="eating-disorders"))
     _write(tmp_path, "b-two.yaml", dict(hiv, id="two-problems", version=0, colour="blue"))
-    bad_dbs = dict(hiv, id="bad-dbs", checks={**hiv["checks"], "dbs": {"level": "enhanced", "workforce": "martian"}})
+    bad_dbs = dict(
+        hiv, id="bad-dbs", checks={**hiv["checks"], "dbs": {"level": "enhanced", "workforce": "martian"}}
+    )
     _write(tmp_path, "c-dbs.yaml", bad_dbs)
     (tmp_path / "d-broken.yaml").write_text("id: x\nversion: [1\n", encoding="utf-8")
     found, problems = check_directory(tmp_path)

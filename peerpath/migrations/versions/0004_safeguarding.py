@@ -45,7 +45,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["organisation_id"], ["organisations.id"], name=op.f("fk_organisation_events_organisation_id_organisations")
+            ["organisation_id"],
+            ["organisations.id"],
+            name=op.f("fk_organisation_events_organisation_id_organisations"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisation_events")),
     )
