@@ -57,7 +57,7 @@ def book(
     if starts_at <= now:
         # An invitation to something already begun (or over) is noise to the candidate: refused.
         raise InvalidInput(
-            f"cannot book a session in the past ({starts_at.astimezone(LONDON):%d %b %Y %H:%M}): "
+            f"cannot book a session that is in the past ({starts_at.astimezone(LONDON):%d %b %Y %H:%M}): "
             "book a time still to come"
         )
     with uow:

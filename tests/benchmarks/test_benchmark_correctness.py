@@ -91,7 +91,8 @@ def test_the_batched_sweep_records_what_the_unbatched_evaluation_finds(populatio
     batched = run(population, AS_OF, batch_size=64)
     assert ledger(population) == expected
     assert batched.actions == len(expected)
-    assert outbox_count(population) == batched.actions - batched.unroutable
+    # One email per person and matter (several steps due at once send the latest): as many as it counted.
+    assert outbox_count(population) == batched.messages <= batched.actions - batched.unroutable
 
 
 @pytest.mark.parametrize("gap", [1, 4], ids=["next-night", "after-missed-nights"])

@@ -78,7 +78,9 @@ def test_an_interview_booking_is_described_on_the_timeline_and_can_be_cancelled(
 def test_a_session_cannot_be_booked_in_the_past(uow: UnitOfWork) -> None:
     programme(uow)
     ref = journey_in(uow, State.SHORTLISTED)
-    with pytest.raises(InvalidInput, match=r"cannot book a session in the past \(12 Mar 2026 10:00\)"):
+    with pytest.raises(
+        InvalidInput, match=r"cannot book a session that is in the past \(12 Mar 2026 10:00\)"
+    ):
         book(uow, ACTOR, ref, "interview", INTERVIEW, at=at(20))
     assert rows(uow) == []
     with uow:
